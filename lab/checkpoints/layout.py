@@ -1,0 +1,119 @@
+"""The files of a run directory besides the Orbax checkpoints: run.json, grid.csv, metrics.csv.
+
+    RUN/run.json                   spec, groups, package versions, creation time
+    RUN/grid.csv                   one row per model: its group and swept values
+    RUN/group_000/metrics.csv      one row per model and logged step
+    RUN/group_000/checkpoints/     Orbax step folders of the stacked state
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import jax
+import pandas as pd
+
+from lab.errors import LabError
+
+RUN_FILE = "run.json"
+GRID_FILE = "grid.csv"
+METRICS_FILE = "metrics.csv"
+
+
+def group_dir(run_dir: Path, group: int) -> Path:
+    return Path(run_dir) / f"group_{group:03d}"
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, the lab and the packages that decide its numbers, and the devices used."""
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in ("lab", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    out["devices"] = ", ".join(sorted({d.device_kind for d in jax.devices()})) + f" x{jax.device_count()}"
+    return out
+
+
+def _plain(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(spec_dict))
+
+
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    """The metadata of a run, or a LabError saying the folder is not a (readable) run."""
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file():
+        raise LabError(f"{run_dir} holds no lab run (no {RUN_FILE}); give the folder `lab sweep` wrote to")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise LabError(f"{path} is corrupt ({e}); the run's checkpoints are untouched") from None
+
+
+def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key, "<missing>"), b.get(key, "<missing>")
+        if isinstance(va, dict) and isinstance(vb, dict):
+            found = _first_difference(va, vb, f"{prefix}{key}.")
+            if found:
+                return found
+        elif va != vb:
+            return f"{prefix}{key}: {va!r} there, {vb!r} here"
+    return ""
+
+
+def prepare_run_dir(run_dir: Path, spec_dict: dict[str, Any], groups: list[dict], grid: pd.DataFrame) -> bool:
+    """Create a new run directory, or accept one of the same spec; True when resuming.
+
+    A folder that is not empty and holds another spec, or no run at all, is refused untouched.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        stored = read_run_json(run_dir)
+        diff = _first_difference(stored.get("spec", {}), _plain(spec_dict))
+        if diff:
+            raise LabError(
+                f"{run_dir} holds a run of another spec ({diff}); nothing was changed: pass another --out "
+                "or delete that folder"
+            )
+        return True
+    run_dir.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "spec": _plain(spec_dict),
+        "groups": groups,
+        "versions": versions(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    (run_dir / RUN_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    grid.to_csv(run_dir / GRID_FILE, index=False)
+    return False
+
+
+def read_grid(run_dir: Path) -> pd.DataFrame:
+    """One row per model: model, group and the swept values."""
+    return pd.read_csv(Path(run_dir) / GRID_FILE)
+
+
+def read_metrics(group_path: Path) -> pd.DataFrame | None:
+    """A group's metrics table, or None if it has none yet."""
+    path = Path(group_path) / METRICS_FILE
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def write_metrics(group_path: Path, table: pd.DataFrame, append: bool) -> None:
+    """Append rows to (or atomically rewrite) a group's metrics table."""
+    path = Path(group_path) / METRICS_FILE
+    group_path.mkdir(parents=True, exist_ok=True)
+    if append and path.is_file():
+        table.to_csv(path, mode="a", header=False, index=False)
+        return
+    tmp = path.with_suffix(".tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)

@@ -1,0 +1,69 @@
+"""The `lab` command: `lab sweep SPEC [--out DIR] [--set key=value ...]`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from lab.errors import LabError
+
+
+def _compilation_cache() -> None:
+    """Turn on JAX's persistent compilation cache so a second run of a spec starts at once."""
+    import jax
+
+    cache = Path(os.environ.get("LAB_CACHE_DIR", Path.home() / ".cache" / "lab" / "jax"))
+    jax.config.update("jax_compilation_cache_dir", str(cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from lab.checkpoints import open_run
+    from lab.plots import plot_curves
+    from lab.sweeps import expand, load_spec
+    from lab.sweeps.runner import run_sweep
+    from lab.sweeps.summary import format_summary
+
+    spec = load_spec(args.spec, args.set)
+    out = Path(args.out) if args.out else Path("checkpoints") / spec.name
+    groups = expand(spec)
+    n_models = sum(g.size for g in groups)
+    print(f"{spec.name}: {n_models} models in {len(groups)} group(s), {spec.train.steps} steps -> {out}")
+    _compilation_cache()
+    run_sweep(spec, out, progress=not args.quiet)
+    run = open_run(out)
+    print(format_summary(run.metrics, run.grid))
+    figure = plot_curves(run.metrics, run.grid, out / "curves.png", title=spec.name)
+    print(f"results: {out}  (curves: {figure}; in Python: run = lab.open({str(out)!r}))")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lab", description="Train sweeps of toy models and take them apart.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sweep = commands.add_parser("sweep", help="train every model of a sweep spec (resumes if DIR holds it)")
+    sweep.add_argument("spec", help="a TOML sweep spec, e.g. sweeps/quickstart.toml")
+    sweep.add_argument("--out", help="run directory (default: checkpoints/<spec name>)")
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a spec field, e.g. --set train.steps=2000 or --set 'sweep.train.lr=[1e-3,1e-2]'")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(run=cmd_sweep)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except LabError as e:
+        print(f"lab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lab: interrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""Static configuration: frozen dataclasses for the task, model, training and sweep sections.
+
+A spec is validated into these; every bad value raises `SpecError` with a one-line message
+that names the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab.errors import LabError
+
+MODULAR_OPS = ("x+y", "x-y", "x*y", "x/y", "x^2+y^2", "x^2+xy+y^2", "x^3+xy")
+TASKS = ("modular", "parity", "multitask_parity")
+MODEL_KINDS = ("mlp", "transformer")
+EMBEDDINGS = ("learned", "onehot", "circle")
+ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "quadratic")
+COMBINES = ("concat", "sum")
+OPTIMIZERS = ("adamw", "adam", "sgd")
+LOSSES = ("cross_entropy", "cross_entropy_class_mean", "mse")
+
+# Swept numbers that do not change shapes: they become arrays on the model axis.
+PER_MODEL_FIELDS = (
+    "train.lr",
+    "train.weight_decay",
+    "train.seed",
+    "model.init_scale",
+    "task.data_seed",
+    "task.train_frac",
+)
+
+
+class SpecError(LabError, ValueError):
+    """A spec, override or input that the lab refuses; its message is one line for the user."""
+
+
+def _is_prime(n: int) -> bool:
+    return n >= 2 and all(n % d for d in range(2, int(n**0.5) + 1))
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise SpecError(msg)
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    _check(value in allowed, f"{name} = {value!r} is not allowed; choose one of {', '.join(allowed)}")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """The data: modular arithmetic over Z_p, sparse parity, or multitask sparse parity."""
+
+    name: str = "modular"
+    # modular arithmetic
+    op: str = "x+y"
+    p: int = 97
+    train_frac: float = 0.3
+    symmetric: bool = False  # only the pairs a <= b (the PAIR explorable's convention)
+    data_seed: int = 0
+    # sparse parity and multitask sparse parity
+    n_bits: int = 30
+    k: int = 3
+    n_train: int = 1000
+    n_test: int = 5000
+    n_tasks: int = 10
+    zipf_exponent: float = 1.4
+
+    def validate(self) -> None:
+        """Raise SpecError for parameters that describe no possible dataset."""
+        _choice("task.name", self.name, TASKS)
+        _check(0.0 < self.train_frac <= 1.0, f"task.train_frac must be in (0, 1] (got {self.train_frac})")
+        if self.name == "modular":
+            _choice("task.op", self.op, MODULAR_OPS)
+            _check(self.p >= 2, f"task.p must be at least 2 (got {self.p})")
+            _check(
+                self.op != "x/y" or _is_prime(self.p),
+                f"task.p must be prime for task.op = 'x/y' (got {self.p}, which has no inverses for all y)",
+            )
+            n_all = self.n_examples()
+            _check(
+                round(self.train_frac * n_all) >= 1,
+                f"task.train_frac = {self.train_frac} leaves no training example out of {n_all}",
+            )
+        else:
+            _check(self.n_bits >= 1, f"task.n_bits must be at least 1 (got {self.n_bits})")
+            _check(1 <= self.k <= self.n_bits, f"task.k must be in [1, task.n_bits = {self.n_bits}] (got {self.k})")
+            _check(self.n_train >= 1, f"task.n_train must be at least 1 (got {self.n_train})")
+            _check(self.n_test >= 1, f"task.n_test must be at least 1 (got {self.n_test})")
+            if self.name == "multitask_parity":
+                _check(self.n_tasks >= 1, f"task.n_tasks must be at least 1 (got {self.n_tasks})")
+                _check(self.zipf_exponent >= 0, f"task.zipf_exponent must be >= 0 (got {self.zipf_exponent})")
+            else:
+                n_all = 2**self.n_bits
+                _check(
+                    self.n_train + self.n_test <= n_all,
+                    f"task.n_train + task.n_test = {self.n_train + self.n_test} is more examples than the "
+                    f"{n_all} distinct inputs of {self.n_bits} bits",
+                )
+
+    def n_examples(self) -> int:
+        """Number of distinct examples of a modular task (all pairs, or the pairs a <= b; y != 0 for x/y)."""
+        n_all = self.p * (self.p + 1) // 2 if self.symmetric else self.p * self.p
+        if self.op == "x/y":
+            n_all -= 1 if self.symmetric else self.p
+        return n_all
+
+    @property
+    def n_classes(self) -> int:
+        return self.p if self.name == "modular" else 2
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: an MLP or a decoder-only transformer (Nanda et al. 2023 shapes by default)."""
+
+    kind: str = "transformer"
+    init_scale: float = 1.0
+    activation: str = "relu"
+    # MLP
+    embedding: str = "learned"  # how each operand enters an MLP: learned, onehot or circle (cos, sin)
+    combine: str = "concat"  # MLP: concat the operand embeddings, or sum one shared projection (PAIR)
+    d_embed: int = 128
+    width: int = 512
+    depth: int = 1  # hidden layers of the MLP
+    bias: bool = True
+    tie_embed: bool = False  # MLP: unembed with the transpose of the embedding (PAIR)
+    # transformer
+    n_layers: int = 1
+    d_model: int = 128
+    n_heads: int = 4
+    d_head: int = 32
+    d_mlp: int = 512
+    layer_norm: bool = False
+
+    def validate(self) -> None:
+        """Raise SpecError for impossible shapes."""
+        _choice("model.kind", self.kind, MODEL_KINDS)
+        _choice("model.activation", self.activation, ACTIVATIONS)
+        _choice("model.embedding", self.embedding, EMBEDDINGS)
+        _choice("model.combine", self.combine, COMBINES)
+        _check(self.init_scale > 0, f"model.init_scale must be positive (got {self.init_scale})")
+        for name in ("d_embed", "width", "depth", "n_layers", "d_model", "n_heads", "d_head", "d_mlp"):
+            _check(getattr(self, name) >= 1, f"model.{name} must be at least 1 (got {getattr(self, name)})")
+        _check(
+            not (self.tie_embed and self.embedding != "learned"),
+            "model.tie_embed needs model.embedding = 'learned' (a fixed embedding cannot be the unembedding)",
+        )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimizer, loss, step counts and the logging and checkpoint schedule."""
+
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1.0
+    b1: float = 0.9
+    b2: float = 0.98
+    eps: float = 1e-8
+    momentum: float = 0.9  # sgd only
+    warmup_steps: int = 0
+    loss: str = "cross_entropy"
+    steps: int = 10_000
+    batch_size: int = 0  # 0 means full batch
+    seed: int = 0
+    log_every: int = 100
+    checkpoints: int = 20  # log-spaced checkpoint steps (plus step 0 and the last step)
+
+    def validate(self) -> None:
+        """Raise SpecError for values no optimizer or schedule accepts."""
+        _choice("train.optimizer", self.optimizer, OPTIMIZERS)
+        _choice("train.loss", self.loss, LOSSES)
+        _check(self.lr > 0, f"train.lr must be positive (got {self.lr})")
+        _check(self.weight_decay >= 0, f"train.weight_decay must be >= 0 (got {self.weight_decay})")
+        _check(self.steps >= 1, f"train.steps must be at least 1 (got {self.steps})")
+        _check(self.batch_size >= 0, f"train.batch_size must be >= 0, 0 for full batch (got {self.batch_size})")
+        _check(self.warmup_steps >= 0, f"train.warmup_steps must be >= 0 (got {self.warmup_steps})")
+        _check(self.log_every >= 1, f"train.log_every must be at least 1 (got {self.log_every})")
+        _check(
+            self.steps % self.log_every == 0,
+            f"train.steps = {self.steps} must be a multiple of train.log_every = {self.log_every}",
+        )
+        _check(self.checkpoints >= 0, f"train.checkpoints must be >= 0 (got {self.checkpoints})")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The grid: a number of seeds and lists of values for dotted fields ("train.lr": [...])."""
+
+    seeds: int = 1
+    axes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+
+    def validate(self) -> None:
+        _check(self.seeds >= 1, f"sweep.seeds must be at least 1 (got {self.seeds})")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A whole sweep spec: what to train, how, and over which grid."""
+
+    task: TaskConfig = field(default_factory=TaskConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    name: str = "sweep"
+
+    def validate(self) -> None:
+        self.task.validate()
+        self.model.validate()
+        self.train.validate()
+        self.sweep.validate()
+        if self.task.name != "modular":
+            _check(self.model.kind == "mlp", f"task.name = {self.task.name!r} needs model.kind = 'mlp'")
+
+    def replace(self, dotted: str, value: Any) -> "Spec":
+        """A copy with one dotted field ("train.lr") set to value."""
+        section, name = dotted.split(".", 1)
+        sub = dataclasses.replace(getattr(self, section), **{name: value})
+        return dataclasses.replace(self, **{section: sub})
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (JSON- and TOML-ready) of the whole spec."""
+        out = {s: dataclasses.asdict(getattr(self, s)) for s in ("task", "model", "train")}
+        out["sweep"] = {"seeds": self.sweep.seeds, **{k: list(v) for k, v in self.sweep.axes}}
+        out["name"] = self.name
+        return out

@@ -1,0 +1,76 @@
+"""Pure functions over plain parameter pytrees: `init(key, cfg, task) -> params` and
+`apply(params, x, cfg, task) -> logits`.
+
+Flax stays inside `lab.models.linen`; callers see nested dicts of arrays with readable
+names (`W_E`, `block_0_attn/W_Q`, `W_U`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from lab.config import ModelConfig, TaskConfig
+from lab.models.linen import MLP, Transformer
+
+Params = dict[str, Any]
+
+
+def as_tokens(cfg: ModelConfig) -> bool:
+    """Whether the model reads modular inputs as token sequences [a, b, =] (transformers)."""
+    return cfg.kind == "transformer"
+
+
+def _module(cfg: ModelConfig, task: TaskConfig):
+    """The Linen module for this model and task."""
+    if cfg.kind == "transformer":
+        return Transformer(cfg, n_vocab=task.p + 1, n_ctx=3, n_classes=task.n_classes)
+    n_vocab = task.p if task.name == "modular" else 0
+    return MLP(cfg, n_vocab=n_vocab, n_classes=task.n_classes)
+
+
+def _example_input(cfg: ModelConfig, task: TaskConfig) -> jax.Array:
+    """A one-example batch with the right shape and dtype, for init."""
+    if task.name == "modular":
+        return jnp.zeros((1, 3 if as_tokens(cfg) else 2), jnp.int32)
+    width = task.n_bits + (task.n_tasks if task.name == "multitask_parity" else 0)
+    return jnp.zeros((1, width), jnp.float32)
+
+
+def init(key: jax.Array, cfg: ModelConfig, task: TaskConfig, init_scale: Any = None) -> Params:
+    """Fresh parameters for one model, every array multiplied by init_scale (default cfg.init_scale).
+
+    init_scale may be a traced scalar, so that it can differ per model under vmap.
+    """
+    params = _module(cfg, task).init(key, _example_input(cfg, task))["params"]
+    scale = cfg.init_scale if init_scale is None else init_scale
+    return jax.tree.map(lambda w: w * scale, params)
+
+
+def apply(params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig) -> jax.Array:
+    """Logits [B, n_classes] of one model on a batch of inputs x [B, ...]."""
+    return _module(cfg, task).apply({"params": params}, x)
+
+
+def apply_with_activations(
+    params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Logits and the named intermediate activations of one model on a batch x.
+
+    Names: `embed` (transformer residual after embedding) or `embed_a`/`embed_b` (MLP),
+    `mlp_pre_L`/`mlp_post_L` (MLP hidden layers), and for transformer block L
+    `block_L_attn/attn_pattern` [B, H, Q, L], `block_L_mlp/mlp_pre`, `block_L_mlp/mlp_post`,
+    `block_L_resid_mid`, `block_L_resid_post`. The last block is computed at the last
+    position only, so its tensors have Q = 1.
+    """
+    logits, state = _module(cfg, task).apply({"params": params}, x, mutable=["intermediates"])
+    flat = jax.tree_util.tree_flatten_with_path(state["intermediates"], is_leaf=lambda v: isinstance(v, tuple))[0]
+    acts = {"/".join(str(k.key) for k in path): leaf[0] for path, leaf in flat}
+    return logits, acts
+
+
+def param_count(params: Params) -> int:
+    """Number of scalars in a (single-model) parameter pytree."""
+    return sum(int(w.size) for w in jax.tree.leaves(params))

@@ -1,0 +1,179 @@
+"""The Flax Linen modules: an MLP over operands or bit vectors, and a decoder-only transformer.
+
+This is the only file of the lab that imports Flax. Every module is written for a batch of
+examples; the caller vmaps over models. Intermediate activations are sown into the
+"intermediates" collection under readable names.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from lab.config import ModelConfig
+
+ACTIVATION_FNS = {
+    "relu": jax.nn.relu,
+    "gelu": jax.nn.gelu,
+    "silu": jax.nn.silu,
+    "tanh": jnp.tanh,
+    "quadratic": jnp.square,
+}
+
+
+def normal(std: float):
+    """Initializer drawing from N(0, std^2)."""
+    return nn.initializers.normal(stddev=std)
+
+
+class MLP(nn.Module):
+    """One or more hidden layers over two embedded operands, or over a float vector input.
+
+    Operand inputs x_Bx2 (int) are embedded (learned, one-hot or the fixed circle
+    [cos, sin](2 pi a / p)), then combined by concatenation or by summing one shared
+    projection of each operand (the PAIR explorable's model). Vector inputs x_BxI (float)
+    enter the first hidden layer directly.
+    """
+
+    cfg: ModelConfig
+    n_vocab: int  # operand values (p); 0 for vector inputs
+    n_classes: int
+
+    def embed(self, ab_Bx2: jax.Array) -> jax.Array:
+        """Embeddings of both operands, [B, 2, E]."""
+        cfg, p = self.cfg, self.n_vocab
+        if cfg.embedding == "onehot":
+            return jax.nn.one_hot(ab_Bx2, p, dtype=jnp.float32)
+        if cfg.embedding == "circle":
+            angle_Bx2 = 2 * jnp.pi * ab_Bx2.astype(jnp.float32) / p
+            return jnp.stack([jnp.cos(angle_Bx2), jnp.sin(angle_Bx2)], axis=-1)
+        w_E_VxE = self.param("W_E", normal(1.0), (p, cfg.d_embed))
+        return w_E_VxE[ab_Bx2]
+
+    def dense(self, name: str, h_BxI: jax.Array, d_out: int) -> jax.Array:
+        """h @ W_<name> (+ b_<name>), with W ~ N(0, 1/fan_in)."""
+        w_IxO = self.param(f"W_{name}", normal(1 / math.sqrt(h_BxI.shape[-1])), (h_BxI.shape[-1], d_out))
+        out_BxO = h_BxI @ w_IxO
+        if self.cfg.bias:
+            out_BxO = out_BxO + self.param(f"b_{name}", nn.initializers.zeros, (d_out,))[None]
+        return out_BxO
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        cfg = self.cfg
+        act = ACTIVATION_FNS[cfg.activation]
+        if self.n_vocab:
+            e_Bx2xE = self.embed(x)
+            e_a_BxE, e_b_BxE = e_Bx2xE[:, 0], e_Bx2xE[:, 1]
+            self.sow("intermediates", "embed_a", e_a_BxE)
+            self.sow("intermediates", "embed_b", e_b_BxE)
+            if cfg.combine == "sum":
+                e_E = e_a_BxE.shape[-1]
+                w_in_ExF = self.param("W_in", normal(1 / math.sqrt(e_E)), (e_E, cfg.width))
+                pre_BxF = e_a_BxE @ w_in_ExF + e_b_BxE @ w_in_ExF
+                if cfg.bias:
+                    pre_BxF = pre_BxF + self.param("b_in", nn.initializers.zeros, (cfg.width,))[None]
+            else:
+                pre_BxF = self.dense("in", jnp.concatenate([e_a_BxE, e_b_BxE], axis=-1), cfg.width)
+        else:
+            pre_BxF = self.dense("in", x, cfg.width)
+        post_BxF = act(pre_BxF)
+        self.sow("intermediates", "mlp_pre_0", pre_BxF)
+        self.sow("intermediates", "mlp_post_0", post_BxF)
+        for layer in range(1, cfg.depth):
+            pre_BxF = self.dense(f"hidden_{layer}", post_BxF, cfg.width)
+            post_BxF = act(pre_BxF)
+            self.sow("intermediates", f"mlp_pre_{layer}", pre_BxF)
+            self.sow("intermediates", f"mlp_post_{layer}", post_BxF)
+        if cfg.tie_embed:
+            out_BxE = post_BxF @ self.param("W_out", normal(1 / math.sqrt(cfg.width)), (cfg.width, cfg.d_embed))
+            return out_BxE @ self.get_variable("params", "W_E").T
+        return self.dense("out", post_BxF, self.n_classes)
+
+
+class Attention(nn.Module):
+    """Causal multi-head attention; queries from q_BxQxD (the last positions), keys from h_BxLxD."""
+
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, q_BxQxD: jax.Array, h_BxLxD: jax.Array) -> jax.Array:
+        cfg = self.cfg
+        std = 1 / math.sqrt(cfg.d_model)
+        shape = (cfg.n_heads, cfg.d_model, cfg.d_head)
+        w_Q_HxDxE = self.param("W_Q", normal(std), shape)
+        w_K_HxDxE = self.param("W_K", normal(std), shape)
+        w_V_HxDxE = self.param("W_V", normal(std), shape)
+        w_O_HxExD = self.param("W_O", normal(std), (cfg.n_heads, cfg.d_head, cfg.d_model))
+        q_BxHxQxE = jnp.einsum("bqd,hde->bhqe", q_BxQxD, w_Q_HxDxE)
+        k_BxHxLxE = jnp.einsum("bld,hde->bhle", h_BxLxD, w_K_HxDxE)
+        v_BxHxLxE = jnp.einsum("bld,hde->bhle", h_BxLxD, w_V_HxDxE)
+        scores_BxHxQxL = jnp.einsum("bhqe,bhle->bhql", q_BxHxQxE, k_BxHxLxE) / math.sqrt(cfg.d_head)
+        n_q, n_l = q_BxQxD.shape[1], h_BxLxD.shape[1]
+        causal_QxL = jnp.arange(n_l)[None, :] <= (jnp.arange(n_q) + n_l - n_q)[:, None]
+        scores_BxHxQxL = jnp.where(causal_QxL[None, None], scores_BxHxQxL, -jnp.inf)
+        pattern_BxHxQxL = jax.nn.softmax(scores_BxHxQxL, axis=-1)
+        self.sow("intermediates", "attn_pattern", pattern_BxHxQxL)
+        z_BxHxQxE = jnp.einsum("bhql,bhle->bhqe", pattern_BxHxQxL, v_BxHxLxE)
+        return jnp.einsum("bhqe,hed->bqd", z_BxHxQxE, w_O_HxExD)
+
+
+class FeedForward(nn.Module):
+    """The transformer's MLP block: W_out act(W_in h + b_in) + b_out."""
+
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, h_BxQxD: jax.Array) -> jax.Array:
+        cfg = self.cfg
+        std = 1 / math.sqrt(cfg.d_model)
+        w_in_DxF = self.param("W_in", normal(std), (cfg.d_model, cfg.d_mlp))
+        b_in_F = self.param("b_in", nn.initializers.zeros, (cfg.d_mlp,))
+        w_out_FxD = self.param("W_out", normal(std), (cfg.d_mlp, cfg.d_model))
+        b_out_D = self.param("b_out", nn.initializers.zeros, (cfg.d_model,))
+        pre_BxQxF = h_BxQxD @ w_in_DxF + b_in_F[None, None]
+        post_BxQxF = ACTIVATION_FNS[cfg.activation](pre_BxQxF)
+        self.sow("intermediates", "mlp_pre", pre_BxQxF)
+        self.sow("intermediates", "mlp_post", post_BxQxF)
+        return post_BxQxF @ w_out_FxD + b_out_D[None, None]
+
+
+class Transformer(nn.Module):
+    """Decoder-only transformer reading logits at the last position (Nanda et al. 2023 shapes).
+
+    Only the readout's needs are computed in the last block: its queries, MLP and the
+    unembedding run at the last position only; keys and values use every position.
+    """
+
+    cfg: ModelConfig
+    n_vocab: int
+    n_ctx: int
+    n_classes: int
+
+    @nn.compact
+    def __call__(self, tokens_BxL: jax.Array) -> jax.Array:
+        cfg = self.cfg
+        std = 1 / math.sqrt(cfg.d_model)
+        w_E_VxD = self.param("W_E", normal(std), (self.n_vocab, cfg.d_model))
+        w_pos_LxD = self.param("W_pos", normal(std), (self.n_ctx, cfg.d_model))
+        resid_BxLxD = w_E_VxD[tokens_BxL] + w_pos_LxD[None, : tokens_BxL.shape[1]]
+        self.sow("intermediates", "embed", resid_BxLxD)
+        for layer in range(cfg.n_layers):
+            last = layer == cfg.n_layers - 1
+            block = f"block_{layer}"
+            h_BxLxD = nn.LayerNorm(name=f"{block}_ln_attn")(resid_BxLxD) if cfg.layer_norm else resid_BxLxD
+            q_BxQxD = h_BxLxD[:, -1:] if last else h_BxLxD
+            resid_BxQxD = resid_BxLxD[:, -1:] if last else resid_BxLxD
+            resid_BxQxD = resid_BxQxD + Attention(cfg, name=f"{block}_attn")(q_BxQxD, h_BxLxD)
+            self.sow("intermediates", f"{block}_resid_mid", resid_BxQxD)
+            h_BxQxD = nn.LayerNorm(name=f"{block}_ln_mlp")(resid_BxQxD) if cfg.layer_norm else resid_BxQxD
+            resid_BxLxD = resid_BxQxD + FeedForward(cfg, name=f"{block}_mlp")(h_BxQxD)
+            self.sow("intermediates", f"{block}_resid_post", resid_BxLxD)
+        final_BxD = resid_BxLxD[:, -1]
+        if cfg.layer_norm:
+            final_BxD = nn.LayerNorm(name="ln_final")(final_BxD)
+        w_U_DxC = self.param("W_U", normal(1 / math.sqrt(self.n_vocab)), (cfg.d_model, self.n_classes))
+        return final_BxD @ w_U_DxC

@@ -1,0 +1,103 @@
+"""Running a sweep: every group's models trained together, checkpointed and logged, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from lab.checkpoints import layout
+from lab.checkpoints.orbax_io import CheckpointStore
+from lab.config import Spec, TrainConfig
+from lab.sweeps.grid import Group, expand
+from lab.train import METRICS, build_programs, run_chunks
+
+
+def checkpoint_steps(cfg: TrainConfig) -> list[int]:
+    """Step 0, cfg.checkpoints log-spaced multiples of log_every, and the last step."""
+    n_chunks = cfg.steps // cfg.log_every
+    spaced = np.geomspace(1, n_chunks, cfg.checkpoints) if cfg.checkpoints else np.array([])
+    chunks = {int(round(c)) for c in spaced} | {n_chunks}
+    return sorted({0} | {c * cfg.log_every for c in chunks})
+
+
+def grid_table(groups: list[Group]) -> pd.DataFrame:
+    """One row per model: its index, its group and its swept values."""
+    rows = [{"model": m, "group": g.index, **row} for g in groups for m, row in zip(g.models, g.rows)]
+    return pd.DataFrame(rows).sort_values("model").reset_index(drop=True)
+
+
+def _metrics_rows(step: int, models: tuple[int, ...], metrics: dict[str, np.ndarray]) -> pd.DataFrame:
+    table = pd.DataFrame({k: np.asarray(metrics[k]) for k in (*METRICS, "nonfinite")})
+    table.insert(0, "model", models)
+    table.insert(0, "step", step)
+    return table
+
+
+class _Diverged:
+    """Tracks models whose loss went non-finite, and says so once per model."""
+
+    def __init__(self, grid: pd.DataFrame, bar: tqdm):
+        self.seen: set[int] = set()
+        self.grid, self.bar = grid.set_index("model"), bar
+
+    def update(self, step: int, models: tuple[int, ...], nonfinite: np.ndarray) -> None:
+        for m in np.asarray(models)[np.asarray(nonfinite, bool)]:
+            if int(m) not in self.seen:
+                self.seen.add(int(m))
+                values = ", ".join(f"{k}={v}" for k, v in self.grid.loc[int(m)].items() if k != "group")
+                self.bar.write(f"model {m} ({values}) diverged before step {step}: its loss is not finite")
+        self.bar.set_postfix(diverged=len(self.seen), refresh=False)
+
+
+def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> None:
+    """Train (or resume) one group to its last step, saving checkpoints and metrics."""
+    spec, hp_M, cfg = group.spec, group.hparams(), group.spec.train
+    gdir = layout.group_dir(run_dir, group.index)
+    store = CheckpointStore(gdir / "checkpoints")
+    saves = checkpoint_steps(cfg)
+    programs = build_programs(spec, group.n_train_max())
+    bar.set_description(f"group {group.index + 1}: {group.size} models")
+    data_M = programs.data(hp_M)
+    state_M = programs.init(hp_M)
+    saved = store.steps()
+    if saved:
+        start = saved[-1]
+        state_M = store.restore(start, like=state_M)
+        old = layout.read_metrics(gdir)  # may hold rows past the checkpoint if a run stopped mid-save
+        if old is not None:
+            layout.write_metrics(gdir, old[old.step <= start], append=False)
+    else:
+        start = 0
+        metrics = programs.evaluate(state_M.params, data_M) | {"nonfinite": np.zeros(group.size, bool)}
+        layout.write_metrics(gdir, _metrics_rows(0, group.models, metrics), append=False)
+        store.save(0, state_M)
+    bar.update(start * group.size)
+    pending = []
+    for step, metrics, state in run_chunks(programs, state_M, data_M, hp_M, start, cfg.steps, cfg.log_every, saves):
+        pending.append(_metrics_rows(step, group.models, metrics))
+        diverged.update(step, group.models, metrics["nonfinite"])
+        bar.update(cfg.log_every * group.size)
+        if state is not None and step in saves:
+            layout.write_metrics(gdir, pd.concat(pending), append=True)  # metrics first: see resume
+            pending = []
+            store.save(step, state)
+    store.close()
+
+
+def run_sweep(spec: Spec, run_dir: Path, progress: bool = True) -> Path:
+    """Train every group of the spec into run_dir (resuming what is there); returns run_dir."""
+    groups = expand(spec)
+    grid = grid_table(groups)
+    meta_groups = [{"index": g.index, "models": list(g.models), "size": g.size} for g in groups]
+    resuming = layout.prepare_run_dir(run_dir, spec.to_dict(), meta_groups, grid)
+    total = sum(g.size * g.spec.train.steps for g in groups)
+    with tqdm(total=total, unit="model-step", unit_scale=True, disable=not progress, mininterval=0.5) as bar:
+        if resuming:
+            bar.write(f"resuming the run in {run_dir}")
+        diverged = _Diverged(grid, bar)
+        for group in groups:
+            train_group(group, Path(run_dir), bar, diverged)
+    return Path(run_dir)

@@ -1,0 +1,118 @@
+"""Reading a sweep spec: TOML file + `--set key=value` overrides -> a validated `Spec`."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any
+
+from lab.config import ModelConfig, Spec, SpecError, SweepConfig, TaskConfig, TrainConfig
+
+SECTIONS = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def _fields(cls) -> dict[str, type]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def field_type(dotted: str) -> type:
+    """The Python type of a dotted field ("train.lr"), or a SpecError naming the allowed keys."""
+    section, _, name = dotted.partition(".")
+    if section not in SECTIONS:
+        raise SpecError(f"unknown field {dotted!r}; fields start with one of {', '.join(SECTIONS)}")
+    fields = _fields(SECTIONS[section])
+    if name not in fields:
+        raise SpecError(f"unknown key {dotted!r}; allowed keys in [{section}]: {', '.join(fields)}")
+    return fields[name]
+
+
+def coerce(dotted: str, value: Any) -> Any:
+    """value checked against the type of the field (ints are accepted for floats)."""
+    kind = field_type(dotted)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        raise SpecError(f"{dotted} must be {kind.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def spec_from_dict(raw: dict[str, Any], name: str = "sweep") -> Spec:
+    """Validate a nested dict (as read from TOML) into a Spec; unknown keys and bad types are errors."""
+    unknown = set(raw) - {*SECTIONS, "sweep", "name"}
+    if unknown:
+        raise SpecError(f"unknown section {sorted(unknown)[0]!r}; allowed: {', '.join([*SECTIONS, 'sweep'])}")
+    parts = {}
+    for section, cls in SECTIONS.items():
+        values = raw.get(section, {})
+        if not isinstance(values, dict):
+            raise SpecError(f"[{section}] must be a table of key = value lines")
+        parts[section] = cls(**{k: coerce(f"{section}.{k}", v) for k, v in _flatten(values).items()})
+    sweep_raw = _flatten(dict(raw.get("sweep", {})))
+    seeds = sweep_raw.pop("seeds", 1)
+    if not isinstance(seeds, int) or isinstance(seeds, bool):
+        raise SpecError(f"sweep.seeds must be int, got {type(seeds).__name__} {seeds!r}")
+    axes = []
+    for dotted, values in sweep_raw.items():
+        if not isinstance(values, list) or not values:
+            raise SpecError(f"sweep.{dotted} must be a non-empty list of values, got {values!r}")
+        axes.append((dotted, tuple(coerce(dotted, v) for v in values)))
+    spec = Spec(**parts, sweep=SweepConfig(seeds=seeds, axes=tuple(axes)), name=str(raw.get("name", name)))
+    spec.validate()
+    for dotted, values in axes:  # each swept value on its own; combinations are checked by grid.expand
+        for value in values:
+            spec.replace(dotted, value).validate()
+    return spec
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'train.lr=1e-3' -> ('train.lr', 0.001); values are read as TOML, else kept as strings."""
+    if "=" not in text:
+        raise SpecError(f"--set {text!r} must look like key=value, e.g. --set train.steps=2000")
+    key, _, value = text.partition("=")
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A copy of the raw spec dict with each `key=value` override set (sweep.<field> sets an axis)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for text in overrides:
+        key, value = parse_override(text)
+        section, _, rest = key.partition(".")
+        if not rest:
+            raise SpecError(f"--set {key!r} must name a section and a key, e.g. train.lr")
+        table = out.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise SpecError(f"--set {key!r}: {section!r} is not a section")
+        table = _flatten(table)
+        table[rest] = value
+        out[section] = table
+    return out
+
+
+def load_spec(path: str | Path, overrides: list[str] = ()) -> Spec:
+    """Read, override and validate the spec at path; its name is the file's stem unless it sets one."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"no spec file at {path}; specs live in sweeps/, e.g. sweeps/quickstart.toml")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{path} is not valid TOML: {e}") from None
+    return spec_from_dict(apply_overrides(raw, list(overrides)), name=path.stem)

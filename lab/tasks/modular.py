@@ -1,0 +1,114 @@
+"""Modular arithmetic over Z_p: the table of all examples and its random train/test split."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lab.config import TaskConfig
+from lab.tasks.data import Data
+
+
+def _pow_mod(base_N: np.ndarray, exp: int, p: int) -> np.ndarray:
+    """base_N ** exp mod p elementwise, by square-and-multiply in int64."""
+    result_N = np.ones_like(base_N)
+    b_N = base_N % p
+    while exp > 0:
+        if exp & 1:
+            result_N = result_N * b_N % p
+        b_N = b_N * b_N % p
+        exp >>= 1
+    return result_N
+
+
+# Each op maps int64 operands in [0, p) to an int64 value congruent to the label; every
+# intermediate stays below 3 p^2, so int64 does not overflow for any table that fits in memory.
+_OPS: dict[str, Callable[[np.ndarray, np.ndarray, int], np.ndarray]] = {
+    "x+y": lambda a, b, p: a + b,
+    "x-y": lambda a, b, p: a - b,
+    "x*y": lambda a, b, p: a * b,
+    "x/y": lambda a, b, p: a * _pow_mod(b, p - 2, p),
+    "x^2+y^2": lambda a, b, p: a * a + b * b,
+    "x^2+xy+y^2": lambda a, b, p: a * a + a * b + b * b,
+    "x^3+xy": lambda a, b, p: (a * a % p) * a + a * b,
+}
+
+
+def modular_size(cfg: TaskConfig) -> int:
+    """Number of distinct examples N of a modular task ("x/y" excludes the pairs with y = 0)."""
+    return cfg.n_examples()
+
+
+def all_pairs(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Every example of a modular task, in a fixed order.
+
+    The order is row-major over (a, b) in [0, p)^2, keeping only pairs with a <= b when
+    cfg.symmetric and only pairs with b != 0 for "x/y" (where a/b = a * b^(p-2) mod p).
+
+    Args:
+        cfg: the task config (name "modular").
+
+    Returns:
+        (ab_Nx2, y_N): numpy int32 operand pairs and their labels in [0, p), N = modular_size(cfg).
+    """
+    p = cfg.p
+    a_PxP, b_PxP = np.meshgrid(np.arange(p, dtype=np.int64), np.arange(p, dtype=np.int64), indexing="ij")
+    a_M, b_M = a_PxP.ravel(), b_PxP.ravel()
+    keep_M = np.ones(a_M.shape, dtype=bool)
+    if cfg.symmetric:
+        keep_M &= a_M <= b_M
+    if cfg.op == "x/y":
+        keep_M &= b_M != 0
+    a_N, b_N = a_M[keep_M], b_M[keep_M]
+    y_N = _OPS[cfg.op](a_N, b_N, p) % p
+    return np.stack([a_N, b_N], axis=1).astype(np.int32), y_N.astype(np.int32)
+
+
+def make_modular(
+    cfg: TaskConfig, key: jax.Array, train_frac: float | jax.Array, n_train_max: int, as_tokens: bool
+) -> Data:
+    """A random train/test split of all the examples of a modular task.
+
+    The N examples are permuted with `key`; the first n_train = round(train_frac * N) are the
+    training set (computed in float32, clipped to n_train_max) and the rest the test set.
+    Jittable and vmappable over `key` and `train_frac`.
+
+    Args:
+        cfg: the task config (name "modular"); static.
+        key: a PRNG key for the permutation.
+        train_frac: fraction of the N examples used for training; may be a traced scalar.
+        n_train_max: static row count of x_train, >= every n_train it will be used with.
+        as_tokens: inputs are token sequences [a, b, p] (p is "=", vocab p + 1) instead of [a, b].
+
+    Returns:
+        Data with x_train [n_train_max, D] (rows past n_train have w_train = 0) and x_test the
+        whole permuted table [N, D] with w_test = 1 exactly on the rows not trained on;
+        D = 3 if as_tokens else 2. t_train and t_test are zeros.
+    """
+    ab_Nx2, y_N = all_pairs(cfg)
+    n_all = y_N.shape[0]
+    if not 1 <= n_train_max <= n_all:
+        raise ValueError(f"n_train_max must be in [1, {n_all}] (got {n_train_max})")
+    x_NxD = jnp.asarray(ab_Nx2)
+    if as_tokens:
+        eq_Nx1 = jnp.full((n_all, 1), cfg.p, dtype=jnp.int32)
+        x_NxD = jnp.concatenate([x_NxD, eq_Nx1], axis=1)
+    perm_N = jax.random.permutation(key, n_all)
+    n_train = jnp.round(jnp.asarray(train_frac, jnp.float32) * n_all)
+    n_train = jnp.clip(n_train, 0, n_train_max).astype(jnp.int32)
+    x_test_NxD = x_NxD[perm_N]
+    y_test_N = jnp.asarray(y_N)[perm_N]
+    row_N = jnp.arange(n_all, dtype=jnp.int32)
+    return Data(
+        x_train=x_test_NxD[:n_train_max],
+        y_train=y_test_N[:n_train_max],
+        w_train=(row_N[:n_train_max] < n_train).astype(jnp.float32),
+        t_train=jnp.zeros((n_train_max,), jnp.int32),
+        x_test=x_test_NxD,
+        y_test=y_test_N,
+        w_test=(row_N >= n_train).astype(jnp.float32),
+        t_test=jnp.zeros((n_all,), jnp.int32),
+    )

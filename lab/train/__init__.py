@@ -1,0 +1,30 @@
+"""Training: one pure step for one model, vmapped over the model axis and scanned over steps.
+
+    from lab import train
+    programs = train.build_programs(spec, n_train_max)
+    state_M = programs.init(hp_M); data_M = programs.data(hp_M)
+    for step, metrics, state in train.run_chunks(programs, state_M, data_M, hp_M, 0, steps, every): ...
+"""
+
+from lab.train.loop import Programs, build_programs, chunk_of_steps, run_chunks
+from lab.train.losses import accuracy, per_example_loss, weighted_mean
+from lab.train.optim import make_optimizer
+from lab.train.step import (
+    METRICS,
+    HParams,
+    TrainState,
+    data_key,
+    evaluate,
+    init_state,
+    make_data,
+    model_key,
+    step_key,
+    train_step,
+    weight_norm,
+)
+
+__all__ = [
+    "METRICS", "HParams", "Programs", "TrainState", "accuracy", "build_programs", "chunk_of_steps",
+    "data_key", "evaluate", "init_state", "make_data", "make_optimizer", "model_key", "per_example_loss",
+    "run_chunks", "step_key", "train_step", "weight_norm", "weighted_mean",
+]

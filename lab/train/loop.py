@@ -1,0 +1,74 @@
+"""The compiled programs of a group: vmapped init, data and a scanned chunk of vmapped steps.
+
+Python only runs between chunks: `run_chunks` dispatches the next chunk before it reads the
+metrics of the last one, so logging overlaps the computation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache, partial
+from typing import Callable, Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lab.config import Spec
+from lab.train.step import HParams, TrainState, evaluate, init_state, make_data, train_step
+
+
+@dataclass(frozen=True)
+class Programs:
+    """Jitted functions over the model axis M of one group (one static spec)."""
+
+    init: Callable  # hp_M -> state_M
+    data: Callable  # hp_M -> data_M
+    chunk: Callable  # (state_M, data_M, hp_M) -> (state_M, metrics_M); state_M is donated
+    evaluate: Callable  # (params_M, data_M) -> metrics_M
+
+
+def chunk_of_steps(spec: Spec, state_M: TrainState, data_M, hp_M: HParams):
+    """train.log_every vmapped steps under lax.scan, then every model's metrics."""
+    step_M = jax.vmap(partial(train_step, spec))
+
+    def body(state, _):
+        state, loss_M = step_M(state, data_M, hp_M)
+        return state, loss_M
+
+    state_M, loss_TxM = jax.lax.scan(body, state_M, None, length=spec.train.log_every)
+    metrics_M = jax.vmap(partial(evaluate, spec))(state_M.params, data_M)
+    metrics_M["nonfinite"] = jnp.any(~jnp.isfinite(loss_TxM), axis=0)
+    return state_M, metrics_M
+
+
+@lru_cache(maxsize=16)
+def build_programs(spec: Spec, n_train_max: int) -> Programs:
+    """Compile-once programs for a group; shapes come from spec and n_train_max (cached per spec)."""
+    return Programs(
+        init=jax.jit(jax.vmap(partial(init_state, spec))),
+        data=jax.jit(jax.vmap(partial(make_data, spec, n_train_max=n_train_max))),
+        chunk=jax.jit(partial(chunk_of_steps, spec), donate_argnums=0),
+        evaluate=jax.jit(jax.vmap(partial(evaluate, spec))),
+    )
+
+
+def run_chunks(
+    programs: Programs, state_M: TrainState, data_M, hp_M: HParams, start: int, stop: int, every: int, sync_at=()
+) -> Iterator[tuple[int, dict[str, np.ndarray], TrainState | None]]:
+    """Train from step start to stop; yield (step, metrics as numpy, state or None) after each chunk.
+
+    The state is yielded (and the pipeline drained) only at steps in sync_at and at stop,
+    since a later chunk consumes (donates) it.
+    """
+    pending = None
+    for begin in range(start, stop, every):
+        state_M, metrics_M = programs.chunk(state_M, data_M, hp_M)
+        end = begin + every
+        if pending is not None:
+            yield pending[0], jax.device_get(pending[1]), None
+            pending = None
+        if end in sync_at or end == stop:
+            yield end, jax.device_get(metrics_M), state_M
+        else:
+            pending = (end, metrics_M)

@@ -1,0 +1,109 @@
+"""One model's pure training step, its initial state, its data and its evaluation.
+
+Everything here is written for a single model; `lab.train.loop` adds the model axis with
+`jax.vmap` and runs chunks of steps with `jax.lax.scan`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from lab import models, tasks
+from lab.config import Spec
+from lab.train.losses import accuracy, per_example_loss, weighted_mean
+from lab.train.optim import make_optimizer
+
+
+class HParams(NamedTuple):
+    """The swept numbers of one model (scalars), or of a group (arrays [M])."""
+
+    lr: jax.Array
+    weight_decay: jax.Array
+    seed: jax.Array
+    init_scale: jax.Array
+    data_seed: jax.Array
+    train_frac: jax.Array
+
+
+class TrainState(NamedTuple):
+    """Parameters, optimizer state (with its hyperparameters) and the step count of one model."""
+
+    params: models.Params
+    opt_state: object
+    step: jax.Array
+
+
+_ROOT = 0  # every key of the lab comes from jax.random.key(_ROOT)
+
+
+def model_key(seed: jax.Array) -> jax.Array:
+    """The key of a model seed: root -> fold_in('models') -> fold_in(seed)."""
+    return jax.random.fold_in(jax.random.fold_in(jax.random.key(_ROOT), 0), seed)
+
+
+def data_key(data_seed: jax.Array) -> jax.Array:
+    """The key of a data seed: root -> fold_in('data') -> fold_in(data_seed)."""
+    return jax.random.fold_in(jax.random.fold_in(jax.random.key(_ROOT), 1), data_seed)
+
+
+def step_key(seed: jax.Array, step: jax.Array) -> jax.Array:
+    """The key of one training step of one model (minibatch sampling)."""
+    return jax.random.fold_in(jax.random.fold_in(model_key(seed), 1), step)
+
+
+def init_state(spec: Spec, hp: HParams) -> TrainState:
+    """Fresh parameters and optimizer state of one model."""
+    init_key = jax.random.fold_in(model_key(hp.seed), 0)
+    params = models.init(init_key, spec.model, spec.task, hp.init_scale)
+    opt_state = make_optimizer(spec.train, hp.lr, hp.weight_decay).init(params)
+    return TrainState(params, opt_state, jnp.zeros((), jnp.int32))
+
+
+def make_data(spec: Spec, hp: HParams, n_train_max: int) -> tasks.Data:
+    """One model's dataset, a pure function of its data seed and train fraction."""
+    as_tokens = models.as_tokens(spec.model)
+    return tasks.make_data(spec.task, data_key(hp.data_seed), hp.train_frac, n_train_max, as_tokens)
+
+
+def _loss(spec: Spec, params, x, y_B, w_B) -> jax.Array:
+    logits_BxC = models.apply(params, x, spec.model, spec.task)
+    return weighted_mean(per_example_loss(logits_BxC, y_B, spec.train.loss), w_B)
+
+
+def train_step(spec: Spec, state: TrainState, data: tasks.Data, hp: HParams) -> tuple[TrainState, jax.Array]:
+    """One optimizer update of one model on its full training set or on a sampled minibatch."""
+    if spec.train.batch_size:
+        n_real = jnp.sum(data.w_train).astype(jnp.int32)
+        idx_B = jax.random.randint(step_key(hp.seed, state.step), (spec.train.batch_size,), 0, n_real)
+        x, y_B, w_B = data.x_train[idx_B], data.y_train[idx_B], jnp.ones(idx_B.shape, jnp.float32)
+    else:
+        x, y_B, w_B = data.x_train, data.y_train, data.w_train
+    loss, grads = jax.value_and_grad(lambda p: _loss(spec, p, x, y_B, w_B))(state.params)
+    optimizer = make_optimizer(spec.train)  # its hyperparameters are read from opt_state
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = jax.tree.map(jnp.add, state.params, updates)
+    return TrainState(params, opt_state, state.step + 1), loss
+
+
+def weight_norm(params) -> jax.Array:
+    """Euclidean norm of all parameters of one model."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(w)) for w in jax.tree.leaves(params)))
+
+
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "weight_norm")
+
+
+def evaluate(spec: Spec, params, data: tasks.Data) -> dict[str, jax.Array]:
+    """Train and test loss and accuracy (over real examples) and the weight norm of one model."""
+    out = {"weight_norm": weight_norm(params)}
+    for split, x, y_B, w_B in (
+        ("train", data.x_train, data.y_train, data.w_train),
+        ("test", data.x_test, data.y_test, data.w_test),
+    ):
+        logits_BxC = models.apply(params, x, spec.model, spec.task)
+        out[f"{split}_loss"] = weighted_mean(per_example_loss(logits_BxC, y_B, spec.train.loss), w_B)
+        out[f"{split}_acc"] = weighted_mean(accuracy(logits_BxC, y_B), w_B)
+    return out

@@ -1,0 +1,155 @@
+"""Tests of lab.sweeps and lab.checkpoints: specs, the grid, run directories, resume, lab.open."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import lab
+from lab.config import SpecError
+from lab.errors import LabError
+from lab.sweeps import expand, load_spec, spec_from_dict
+from lab.sweeps import runner
+from lab.sweeps.runner import checkpoint_steps, run_sweep
+
+SWEEPS = sorted((Path(__file__).parent.parent / "sweeps").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_shipped_specs_validate_and_say_what_they_are(path):
+    spec = load_spec(path)
+    assert spec.name == path.stem
+    header = path.read_text().splitlines()[0]
+    assert header.startswith("# ") and "CPU" in path.read_text().split("[task]")[0]
+    assert sum(g.size for g in expand(spec)) >= 1
+
+
+@pytest.mark.parametrize(
+    "raw,message",
+    [
+        ({"train": {"lrr": 1.0}}, "unknown key 'train.lrr'; allowed keys in [train]: optimizer, lr,"),
+        ({"trainer": {}}, "unknown section 'trainer'; allowed: task, model, train, sweep"),
+        ({"train": {"steps": "many"}}, "train.steps must be int, got str 'many'"),
+        ({"train": {"steps": 1.5}}, "train.steps must be int"),
+        ({"model": {"bias": 1}}, "model.bias must be bool"),
+        ({"model": {"activation": "swish"}}, "model.activation = 'swish' is not allowed; choose one of relu"),
+        ({"train": {"optimizer": "lion"}}, "train.optimizer = 'lion' is not allowed"),
+        ({"sweep": {"train.lr": 0.1}}, "sweep.train.lr must be a non-empty list"),
+        ({"sweep": {"train.momentom": [0.1]}}, "unknown key 'train.momentom'"),
+        ({"sweep": {"task.train_frac": [0.5, 1.5]}}, "task.train_frac must be in (0, 1] (got 1.5)"),
+        ({"train": {"steps": 150, "log_every": 100}}, "train.steps = 150 must be a multiple of train.log_every"),
+        ({"task": {"name": "parity"}, "model": {"kind": "transformer"}}, "needs model.kind = 'mlp'"),
+        ({"model": {"width": 0, "kind": "mlp"}}, "model.width must be at least 1"),
+    ],
+)
+def test_bad_specs_are_refused_with_a_message_naming_the_key(raw, message):
+    with pytest.raises(SpecError) as err:
+        spec_from_dict(raw)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_overrides_and_sweep_axes(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('[task]\np = 11\n[sweep]\nseeds = 2\n"model.width" = [8, 16]\n')
+    spec = load_spec(path, ["train.lr=0.01", "sweep.train.weight_decay=[0.0, 1.0]", "model.kind=mlp"])
+    assert spec.train.lr == 0.01 and spec.model.kind == "mlp"
+    groups = expand(spec)
+    assert [g.size for g in groups] == [4, 4]  # width splits the sweep; weight decay x seeds share a program
+    assert [g.spec.model.width for g in groups] == [8, 16]
+    hp = groups[0].hparams()
+    assert np.asarray(hp.weight_decay).tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert np.asarray(hp.seed).tolist() == [0, 1, 0, 1]
+    with pytest.raises(SpecError, match="must look like key=value"):
+        load_spec(path, ["train.lr"])
+    with pytest.raises(SpecError, match="no spec file"):
+        load_spec(tmp_path / "missing.toml")
+
+
+def test_checkpoint_schedule_is_log_spaced():
+    from lab.config import TrainConfig
+
+    steps = checkpoint_steps(TrainConfig(steps=10_000, log_every=100, checkpoints=5))
+    assert steps[0] == 0 and steps[-1] == 10_000 and all(s % 100 == 0 for s in steps)
+    gaps = np.diff(steps[1:])
+    assert np.all(gaps[1:] >= gaps[:-1])  # gaps grow: more checkpoints early
+
+
+def _tree_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(path)).encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+def test_run_directory_api_and_refusals(spec_factory, tmp_path):
+    spec = spec_factory(axes=[("train.weight_decay", (0.0, 1.0))])
+    out = run_sweep(spec, tmp_path / "run", progress=False)
+    run = lab.open(out)
+    assert len(run.grid) == 4 and set(run.grid.columns) == {"model", "group", "train.weight_decay", "train.seed"}
+    assert run.steps == checkpoint_steps(spec.train)
+    m = run.metrics
+    assert len(m) == 4 * (spec.train.steps // spec.train.log_every + 1)
+    assert {"step", "model", "train_loss", "test_acc", "weight_norm", "train.weight_decay"} <= set(m.columns)
+    params = run.params(3, step=run.steps[-1])
+    assert params["W_in"].shape == (16, 16) and isinstance(params["W_in"], np.ndarray)
+    state = run.state(run.steps[-1])
+    assert np.asarray(state.step).tolist() == [spec.train.steps] * 4
+    np.testing.assert_array_equal(state.params["W_in"][3], params["W_in"])
+    assert (out / "run.json").is_file() and "jax" in run.meta["versions"]
+
+    before = _tree_hash(out)
+    other = dataclasses.replace(spec, train=dataclasses.replace(spec.train, lr=0.5))
+    with pytest.raises(LabError, match=r"holds a run of another spec \(train.lr: 0.01 there, 0.5 here\)"):
+        run_sweep(other, out, progress=False)
+    assert _tree_hash(out) == before  # nothing changed
+
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    with pytest.raises(LabError, match="holds no lab run"):
+        run_sweep(spec, stranger, progress=False)
+    assert [p.name for p in stranger.iterdir()] == ["notes.txt"]
+
+
+def test_resumed_run_equals_uninterrupted_run(spec_factory, tmp_path, monkeypatch):
+    spec = spec_factory(steps=60, axes=[("train.weight_decay", (0.0, 1.0))], batch_size=16)
+    full = lab.open(run_sweep(spec, tmp_path / "full", progress=False))
+
+    real = runner.run_chunks
+
+    def interrupted(*args, **kwargs):
+        for i, item in enumerate(real(*args, **kwargs)):
+            if i == 4:  # at step 50: the last checkpoint was step 20, so a resume has 40 steps to redo
+                raise KeyboardInterrupt
+            yield item
+
+    monkeypatch.setattr(runner, "run_chunks", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(runner, "run_chunks", real)
+    partial_steps = lab.open(tmp_path / "resumed").steps
+    assert 0 < partial_steps[-1] < spec.train.steps  # it really stopped part-way
+    resumed = lab.open(run_sweep(spec, tmp_path / "resumed", progress=False))
+
+    assert resumed.steps == full.steps
+    for step in full.steps:
+        jax.tree.map(np.testing.assert_array_equal, full.state(step), resumed.state(step))
+    cols = ["step", "model", "train_loss", "train_acc", "test_loss", "test_acc", "weight_norm"]
+    np.testing.assert_array_equal(full.metrics[cols].to_numpy(), resumed.metrics[cols].to_numpy())
+
+
+def test_corrupt_checkpoint_gets_a_clear_error(spec_factory, tmp_path):
+    out = run_sweep(spec_factory(seeds=1), tmp_path / "run", progress=False)
+    run = lab.open(out)
+    last = run.steps[-1]
+    for f in (out / "group_000" / "checkpoints" / str(last)).rglob("*"):
+        if f.is_file() and f.stat().st_size > 0 and "metadata" not in f.name:
+            f.write_bytes(b"garbage")
+    with pytest.raises(LabError, match=f"checkpoint of step {last} .* could not be read"):
+        lab.open(out).params(0, last)

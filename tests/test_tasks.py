@@ -1,0 +1,223 @@
+"""Tests of lab.tasks: labels, splits, determinism, vmap, parity tasks and config validation."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lab.config import MODULAR_OPS, SpecError, TaskConfig
+from lab.tasks import (
+    all_pairs,
+    input_dtype,
+    input_shape,
+    make_data,
+    make_modular,
+    make_multitask_parity,
+    make_parity,
+    modular_size,
+    n_train_max,
+    task_subsets,
+    zipf_probs,
+)
+
+P = 7
+REF = {
+    "x+y": lambda a, b: (a + b) % P,
+    "x-y": lambda a, b: (a - b) % P,
+    "x*y": lambda a, b: (a * b) % P,
+    "x/y": lambda a, b: next(c for c in range(P) if (c * b) % P == a),
+    "x^2+y^2": lambda a, b: (a**2 + b**2) % P,
+    "x^2+xy+y^2": lambda a, b: (a**2 + a * b + b**2) % P,
+    "x^3+xy": lambda a, b: (a**3 + a * b) % P,
+}
+
+
+def _key(seed: int) -> jax.Array:
+    """A PRNG key."""
+    return jax.random.PRNGKey(seed)
+
+
+def _split_rows(d):
+    """(train rows, test rows) as sets of tuples, counting only weight-1 rows."""
+    tr = {tuple(r) for r, w in zip(np.asarray(d.x_train).tolist(), np.asarray(d.w_train)) if w == 1}
+    te = {tuple(r) for r, w in zip(np.asarray(d.x_test).tolist(), np.asarray(d.w_test)) if w == 1}
+    return tr, te
+
+
+def _check_dtypes(d) -> None:
+    """Labels and task ids are int32, weights float32, and the four train (test) arrays share N."""
+    for y, w, t, x in ((d.y_train, d.w_train, d.t_train, d.x_train), (d.y_test, d.w_test, d.t_test, d.x_test)):
+        assert y.dtype == jnp.int32 and w.dtype == jnp.float32 and t.dtype == jnp.int32
+        assert y.shape[-1] == w.shape[-1] == t.shape[-1] == x.shape[-2]
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("op", MODULAR_OPS)
+def test_labels_match_reference(op, symmetric):
+    cfg = TaskConfig(op=op, p=P, symmetric=symmetric)
+    ab, y = all_pairs(cfg)
+    want = [(a, b) for a in range(P) for b in range(P) if (not symmetric or a <= b) and not (op == "x/y" and b == 0)]
+    assert ab.dtype == np.int32 and y.dtype == np.int32
+    assert [tuple(r) for r in ab.tolist()] == want
+    assert y.tolist() == [REF[op](a, b) for a, b in want]
+    assert modular_size(cfg) == len(want)
+    if op != "x/y":
+        assert modular_size(cfg) == cfg.n_examples()
+
+
+def test_large_p_no_overflow():
+    cfg = TaskConfig(op="x^3+xy", p=1009)
+    ab, y = all_pairs(cfg)
+    a, b = ab[-1].astype(object)
+    assert y[-1] == (a**3 + a * b) % 1009 and y.min() >= 0 and y.max() < 1009
+
+
+@pytest.mark.parametrize("op,frac", [("x+y", 0.3), ("x/y", 0.5), ("x-y", 1.0)])
+def test_split_disjoint_and_covering(op, frac):
+    cfg = TaskConfig(op=op, p=P, train_frac=frac)
+    n_all = modular_size(cfg)
+    m = n_train_max(cfg, frac)
+    d = make_modular(cfg, _key(0), frac, m, False)
+    assert d.x_train.shape == (m, 2) and d.x_test.shape == (n_all, 2)
+    _check_dtypes(d)
+    assert int(d.w_train.sum()) == round(frac * n_all)
+    tr, te = _split_rows(d)
+    assert not tr & te
+    assert len(tr) + len(te) == n_all and tr | te == {tuple(r) for r in all_pairs(cfg)[0].tolist()}
+    # labels travel with their inputs
+    lookup = {tuple(r): l for r, l in zip(all_pairs(cfg)[0].tolist(), all_pairs(cfg)[1].tolist())}
+    assert all(lookup[tuple(r)] == l for r, l in zip(np.asarray(d.x_test).tolist(), np.asarray(d.y_test)))
+    assert not np.asarray(d.t_train).any() and not np.asarray(d.t_test).any()
+
+
+@pytest.mark.parametrize("frac", [0.1, 0.25, 0.37, 0.5, 0.8])
+def test_train_frac_row_count(frac):
+    cfg = TaskConfig(p=11)
+    d = make_modular(cfg, _key(1), frac, n_train_max(cfg, 0.8), False)
+    assert int(d.w_train.sum()) == round(frac * 121)
+    assert int(d.w_test.sum()) == 121 - round(frac * 121)
+
+
+def test_keys_determine_split():
+    cfg = TaskConfig(p=P)
+    m = n_train_max(cfg, 0.3)
+    a, b, c = (make_modular(cfg, _key(s), 0.3, m, False) for s in (0, 0, 1))
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert not np.array_equal(a.x_test, c.x_test)
+
+
+def test_vmap_matches_unbatched():
+    cfg = TaskConfig(p=P)
+    fracs = jnp.array([0.2, 0.5, 0.9], jnp.float32)
+    m = n_train_max(cfg, 0.9)
+    keys = jax.vmap(_key)(jnp.arange(3))
+    f = jax.jit(jax.vmap(partial(make_data, cfg, n_train_max=m, as_tokens=True)))
+    batched = f(keys, fracs)
+    _check_dtypes(batched)
+    for i in range(3):
+        single = make_data(cfg, keys[i], float(fracs[i]), m, True)
+        for u, v in zip(batched, single):
+            assert np.array_equal(u[i], v)
+    assert batched.w_train.sum(axis=1).tolist() == [round(f * 49) for f in (0.2, 0.5, 0.9)]
+
+
+def test_tokens_end_with_p():
+    cfg = TaskConfig(op="x/y", p=P)
+    d = make_data(cfg, _key(0), 0.5, n_train_max(cfg, 0.5), True)
+    assert d.x_train.shape[1:] == input_shape(cfg, True) == (3,)
+    assert d.x_test.dtype == input_dtype(cfg) == jnp.int32
+    assert (d.x_test[:, 2] == P).all() and (d.x_train[:, 2] == P).all()
+    assert (d.x_test[:, :2] < P).all()
+
+
+def test_parity_labels_and_disjoint():
+    cfg = TaskConfig(name="parity", n_bits=8, k=3, n_train=100, n_test=156)
+    d = make_data(cfg, _key(0), 0.3, 0, False)
+    assert d.x_train.shape == (100, 8) and d.x_test.shape == (156, 8)
+    _check_dtypes(d)
+    assert d.x_train.shape[1:] == input_shape(cfg, False) and d.x_train.dtype == input_dtype(cfg)
+    for x, y in ((d.x_train, d.y_train), (d.x_test, d.y_test)):
+        x = np.asarray(x)
+        assert set(np.unique(x)) <= {-1.0, 1.0}
+        assert np.array_equal(np.asarray(y), (np.prod(x[:, :3], axis=1) == -1).astype(np.int32))
+    rows = {tuple(r) for r in np.asarray(d.x_train).tolist()} | {tuple(r) for r in np.asarray(d.x_test).tolist()}
+    assert len(rows) == 256  # all distinct, so train and test are disjoint
+    assert float(d.w_train.sum()) == 100 and not np.asarray(d.t_test).any()
+
+
+def test_parity_many_bits_and_vmap():
+    cfg = TaskConfig(name="parity", n_bits=30, k=4, n_train=50, n_test=60)
+    keys = jax.vmap(_key)(jnp.arange(3))
+    d = jax.jit(jax.vmap(partial(make_parity, cfg)))(keys)
+    assert d.x_train.shape == (3, 50, 30)
+    x = np.asarray(d.x_test[1])
+    assert np.array_equal(np.asarray(d.y_test[1]), (np.prod(x[:, :4], axis=1) == -1).astype(np.int32))
+    assert np.array_equal(d.x_train[2], make_parity(cfg, keys[2]).x_train)
+    assert not np.array_equal(d.x_train[0], d.x_train[1])
+
+
+MT = TaskConfig(name="multitask_parity", n_bits=12, k=3, n_tasks=5, n_train=20000, n_test=503, zipf_exponent=1.4)
+MT_KEYS = jax.vmap(_key)(jnp.arange(3))
+
+
+@pytest.fixture(scope="module")
+def mt_batch():
+    """Multitask data for 3 keys from one jitted vmap (compiled once for all multitask tests)."""
+    return jax.jit(jax.vmap(lambda k: make_data(MT, k, 0.5, 0, False)))(MT_KEYS)
+
+
+def test_multitask_inputs_and_labels(mt_batch):
+    subsets = np.asarray(task_subsets(MT, MT_KEYS[1]))
+    assert subsets.shape == (5, 3) and subsets.dtype == np.int32
+    assert all(len(set(s)) == 3 for s in subsets.tolist()) and (subsets < 12).all()
+    assert len({tuple(s) for s in subsets.tolist()}) > 1
+    d = jax.tree.map(lambda a: a[1], mt_batch)
+    _check_dtypes(d)
+    for x, y, t in ((d.x_train, d.y_train, d.t_train), (d.x_test, d.y_test, d.t_test)):
+        x, y, t = np.asarray(x), np.asarray(y), np.asarray(t)
+        assert x.shape[1:] == input_shape(MT, False) == (17,) and x.dtype == np.float32
+        assert np.array_equal(x[:, :5], np.eye(5, dtype=np.float32)[t])
+        bits = x[:, 5:]
+        assert set(np.unique(bits)) <= {-1.0, 1.0}
+        read = np.take_along_axis(bits, subsets[t], axis=1)
+        assert np.array_equal(y, (np.prod(read, axis=1) == -1).astype(np.int32))
+
+
+def test_multitask_task_frequencies(mt_batch):
+    probs = zipf_probs(5, 1.4)
+    assert np.isclose(probs.sum(), 1) and np.all(np.diff(probs) < 0)
+    assert np.allclose(zipf_probs(4, 0.0), 0.25)
+    for i in range(3):
+        counts = np.bincount(np.asarray(mt_batch.t_train[i]), minlength=5)
+        expected = probs * MT.n_train
+        chi2 = float(((counts - expected) ** 2 / expected).sum())
+        assert chi2 < 20.5  # p < 0.0004 for 4 degrees of freedom
+        test_counts = np.bincount(np.asarray(mt_batch.t_test[i]), minlength=5)
+        assert test_counts.min() >= 100 and test_counts.max() <= 101
+
+
+def test_multitask_vmap_and_keys(mt_batch):
+    single = jax.jit(partial(make_multitask_parity, MT))(MT_KEYS[2])
+    assert all(np.array_equal(u[2], v) for u, v in zip(mt_batch, single))
+    assert not np.array_equal(mt_batch.x_train[0], mt_batch.x_train[1])
+    assert not np.array_equal(task_subsets(MT, MT_KEYS[0]), task_subsets(MT, MT_KEYS[1]))
+
+
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        (dict(p=1), "task.p"),
+        (dict(op="x/y", p=8), "task.p"),
+        (dict(name="parity", n_bits=3, k=4), "task.k"),
+        (dict(train_frac=0.0), "task.train_frac"),
+        (dict(train_frac=1.5), "task.train_frac"),
+        (dict(name="parity", n_bits=4, n_train=10, n_test=7), "task.n_train"),
+    ],
+)
+def test_validate_refuses(kwargs, field):
+    with pytest.raises(SpecError, match=field.replace(".", r"\.")):
+        TaskConfig(**kwargs).validate()
