@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+
+import jax
 
 import numpy as np
 import pandas as pd
@@ -12,7 +15,7 @@ from lab.checkpoints import layout
 from lab.checkpoints.orbax_io import CheckpointStore
 from lab.config import Spec, TrainConfig
 from lab.sweeps.grid import Group, expand
-from lab.train import METRICS, build_programs, run_chunks
+from lab.train import METRICS, build_programs, run_chunks, sharding
 
 
 def checkpoint_steps(cfg: TrainConfig) -> list[int]:
@@ -53,37 +56,46 @@ class _Diverged:
 
 
 def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> None:
-    """Train (or resume) one group to its last step, saving checkpoints and metrics."""
-    spec, hp_M, cfg = group.spec, group.hparams(), group.spec.train
+    """Train (or resume) one group to its last step, saving checkpoints and metrics.
+
+    The model axis is sharded over every device, padded to a multiple of the device count;
+    checkpoints and metrics hold the real models only, so a run resumes on any device count.
+    """
+    spec, cfg, n = group.spec, group.spec.train, group.size
     gdir = layout.group_dir(run_dir, group.index)
     store = CheckpointStore(gdir / "checkpoints")
     saves = checkpoint_steps(cfg)
     programs = build_programs(spec, group.n_train_max())
-    bar.set_description(f"group {group.index + 1}: {group.size} models")
+    mesh = sharding.model_mesh()
+    hp_M = sharding.to_mesh(sharding.pad_models(group.hparams(), sharding.padded_size(n, mesh)), mesh)
+    bar.set_description(f"group {group.index + 1}: {n} models")
     data_M = programs.data(hp_M)
     state_M = programs.init(hp_M)
+    fetch = partial(sharding.to_host, n_models=n)
     saved = store.steps()
     if saved:
         start = saved[-1]
-        state_M = store.restore(start, like=state_M)
+        host = store.restore(start, like=jax.eval_shape(lambda s: jax.tree.map(lambda x: x[:n], s), state_M))
+        state_M = sharding.to_mesh(sharding.pad_models(host, hp_M.seed.shape[0]), mesh)
         old = layout.read_metrics(gdir)  # may hold rows past the checkpoint if a run stopped mid-save
         if old is not None:
             layout.write_metrics(gdir, old[old.step <= start], append=False)
     else:
         start = 0
-        metrics = programs.evaluate(state_M.params, data_M) | {"nonfinite": np.zeros(group.size, bool)}
+        metrics = fetch(programs.evaluate(state_M.params, data_M)) | {"nonfinite": np.zeros(n, bool)}
         layout.write_metrics(gdir, _metrics_rows(0, group.models, metrics), append=False)
-        store.save(0, state_M)
-    bar.update(start * group.size)
+        store.save(0, fetch(state_M))
+    bar.update(start * n)
     pending = []
-    for step, metrics, state in run_chunks(programs, state_M, data_M, hp_M, start, cfg.steps, cfg.log_every, saves):
+    chunks = run_chunks(programs, state_M, data_M, hp_M, start, cfg.steps, cfg.log_every, saves, fetch=fetch)
+    for step, metrics, state in chunks:
         pending.append(_metrics_rows(step, group.models, metrics))
         diverged.update(step, group.models, metrics["nonfinite"])
-        bar.update(cfg.log_every * group.size)
+        bar.update(cfg.log_every * n)
         if state is not None and step in saves:
             layout.write_metrics(gdir, pd.concat(pending), append=True)  # metrics first: see resume
             pending = []
-            store.save(step, state)
+            store.save(step, fetch(state))
     store.close()
 
 

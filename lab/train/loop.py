@@ -54,9 +54,10 @@ def build_programs(spec: Spec, n_train_max: int) -> Programs:
 
 
 def run_chunks(
-    programs: Programs, state_M: TrainState, data_M, hp_M: HParams, start: int, stop: int, every: int, sync_at=()
+    programs: Programs, state_M: TrainState, data_M, hp_M: HParams, start: int, stop: int, every: int, sync_at=(),
+    fetch: Callable = jax.device_get,
 ) -> Iterator[tuple[int, dict[str, np.ndarray], TrainState | None]]:
-    """Train from step start to stop; yield (step, metrics as numpy, state or None) after each chunk.
+    """Train from step start to stop; yield (step, fetch(metrics), state or None) after each chunk.
 
     The state is yielded (and the pipeline drained) only at steps in sync_at and at stop,
     since a later chunk consumes (donates) it.
@@ -66,9 +67,9 @@ def run_chunks(
         state_M, metrics_M = programs.chunk(state_M, data_M, hp_M)
         end = begin + every
         if pending is not None:
-            yield pending[0], jax.device_get(pending[1]), None
+            yield pending[0], fetch(pending[1]), None
             pending = None
         if end in sync_at or end == stop:
-            yield end, jax.device_get(metrics_M), state_M
+            yield end, fetch(metrics_M), state_M
         else:
             pending = (end, metrics_M)

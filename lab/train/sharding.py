@@ -1,0 +1,52 @@
+"""The model axis over devices: a 1-D mesh, padding to a multiple of the device count, and the
+moves between host arrays (what checkpoints and metrics hold) and sharded device arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+AXIS = "models"
+
+
+def model_mesh(devices=None) -> Mesh:
+    """A 1-D mesh named "models" over every device of every process (or the given ones)."""
+    return Mesh(np.asarray(devices if devices is not None else jax.devices()), (AXIS,))
+
+
+def padded_size(n_models: int, mesh: Mesh) -> int:
+    """n_models rounded up to a multiple of the mesh's device count."""
+    return -(-n_models // mesh.size) * mesh.size
+
+
+def pad_models(tree: Any, n_padded: int) -> Any:
+    """Host arrays [M, ...] -> [n_padded, ...], repeating the last model (its copies are masked out)."""
+
+    def pad(x):
+        x = np.asarray(x)
+        extra = n_padded - x.shape[0]
+        return np.concatenate([x, np.repeat(x[-1:], extra, axis=0)]) if extra else x
+
+    return jax.tree.map(pad, tree)
+
+
+def to_mesh(tree: Any, mesh: Mesh) -> Any:
+    """Host arrays with a leading model axis -> global arrays sharded over the mesh (any process count)."""
+    sharding = NamedSharding(mesh, PartitionSpec(AXIS))
+
+    def put(x):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+    return jax.tree.map(put, tree)
+
+
+def to_host(tree: Any, n_models: int) -> Any:
+    """Global arrays -> numpy on every process, the padding models dropped."""
+    if jax.process_count() > 1:
+        tree = multihost_utils.process_allgather(tree, tiled=True)
+    return jax.tree.map(lambda x: np.asarray(x)[:n_models], jax.device_get(tree))

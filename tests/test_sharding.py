@@ -1,0 +1,68 @@
+"""The model axis sharded over several (host CPU) devices: padded, masked, equal to one device."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+
+import lab
+from lab.sweeps.runner import run_sweep
+from lab.train import sharding
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, jax, numpy as np
+    sys.path.insert(0, {tests!r})
+    from conftest import tiny_spec
+    from lab.sweeps import expand
+    from lab.sweeps.runner import run_sweep
+    from lab.train import build_programs, sharding
+
+    assert jax.device_count() == 4, jax.devices()
+    spec = tiny_spec(seeds=3, axes=[("train.weight_decay", (0.0, 1.0))])  # 6 models: padded to 8
+    (group,) = expand(spec)
+    mesh = sharding.model_mesh()
+    hp = sharding.to_mesh(sharding.pad_models(group.hparams(), sharding.padded_size(6, mesh)), mesh)
+    programs = build_programs(group.spec, group.n_train_max())
+    state, data = programs.init(hp), programs.data(hp)
+    state, metrics = programs.chunk(state, data, hp)
+    for leaf in jax.tree.leaves(state.params) + [metrics["train_loss"]]:
+        assert leaf.shape[0] == 8 and len(leaf.sharding.device_set) == 4, leaf.sharding
+        assert leaf.addressable_shards[0].data.shape[0] == 2  # two models per device
+    run_sweep(spec, {out!r}, progress=False)
+    print("ok")
+    """
+)
+
+
+def test_sharded_sweep_equals_single_device(spec_factory, tmp_path):
+    out = tmp_path / "four_devices"
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    script = SCRIPT.format(tests=os.path.dirname(__file__), out=str(out))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+    spec = spec_factory(seeds=3, axes=[("train.weight_decay", (0.0, 1.0))])
+    one = lab.open(run_sweep(spec, tmp_path / "one_device", progress=False))
+    four = lab.open(out)
+    assert len(four.grid) == 6 and four.steps == one.steps  # the padding models are not saved
+    cols = ["train_loss", "test_loss", "train_acc", "weight_norm"]
+    # Another device count may sum in another order: equal to float tolerance, not bit for bit.
+    np.testing.assert_allclose(four.metrics[cols].to_numpy(), one.metrics[cols].to_numpy(), rtol=1e-4, atol=1e-6)
+    for model in range(6):
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+                     four.params(model), one.params(model))
+
+
+def test_padding_repeats_the_last_model():
+    mesh = sharding.model_mesh()
+    assert sharding.padded_size(6, mesh) == -(-6 // jax.device_count()) * jax.device_count()
+    padded = sharding.pad_models({"w": np.arange(3.0)}, 5)
+    np.testing.assert_array_equal(padded["w"], [0, 1, 2, 2, 2])
+    back = sharding.to_host(sharding.to_mesh({"w": np.arange(4.0)}, mesh), 3)
+    np.testing.assert_array_equal(back["w"], [0, 1, 2])
