@@ -27,30 +27,52 @@ def test_nanda_transformer_has_the_papers_shapes():
     assert models.param_count(params) == 226_688
 
 
-def _reference_transformer(params, tokens_BxL):
-    """Plain all-positions one-layer transformer (no LayerNorm), logits at the last position."""
+def _layer_norm(x, p):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / jnp.sqrt(var + 1e-6) * p["scale"][None, None] + p["bias"][None, None]
+
+
+def _reference_transformer(params, tokens_BxL, n_layers=1, layer_norm=False):
+    """Plain all-positions transformer, logits at the last position (as a PyTorch user writes it)."""
+    ln = _layer_norm if layer_norm else (lambda x, p: x)
     resid = params["W_E"][tokens_BxL] + params["W_pos"][None]
-    attn = params["block_0_attn"]
-    q = jnp.einsum("bld,hde->bhle", resid, attn["W_Q"])
-    k = jnp.einsum("bld,hde->bhle", resid, attn["W_K"])
-    v = jnp.einsum("bld,hde->bhle", resid, attn["W_V"])
-    scores = jnp.einsum("bhqe,bhke->bhqk", q, k) / jnp.sqrt(q.shape[-1])
     n = tokens_BxL.shape[1]
-    scores = jnp.where(jnp.tril(jnp.ones((1, 1, n, n), bool)), scores, -jnp.inf)
-    z = jnp.einsum("bhqk,bhke->bhqe", jax.nn.softmax(scores, -1), v)
-    resid = resid + jnp.einsum("bhqe,hed->bqd", z, attn["W_O"])
-    mlp = params["block_0_mlp"]
-    resid = resid + jax.nn.relu(resid @ mlp["W_in"] + mlp["b_in"][None, None]) @ mlp["W_out"] + mlp["b_out"][None, None]
-    return resid[:, -1] @ params["W_U"]
+    for layer in range(n_layers):
+        attn, mlp = params[f"block_{layer}_attn"], params[f"block_{layer}_mlp"]
+        h = ln(resid, params.get(f"block_{layer}_ln_attn"))
+        q = jnp.einsum("bld,hde->bhle", h, attn["W_Q"])
+        k = jnp.einsum("bld,hde->bhle", h, attn["W_K"])
+        v = jnp.einsum("bld,hde->bhle", h, attn["W_V"])
+        scores = jnp.einsum("bhqe,bhke->bhqk", q, k) / jnp.sqrt(q.shape[-1])
+        scores = jnp.where(jnp.tril(jnp.ones((1, 1, n, n), bool)), scores, -jnp.inf)
+        z = jnp.einsum("bhqk,bhke->bhqe", jax.nn.softmax(scores, -1), v)
+        resid = resid + jnp.einsum("bhqe,hed->bqd", z, attn["W_O"])
+        h = ln(resid, params.get(f"block_{layer}_ln_mlp"))
+        resid = resid + jax.nn.relu(h @ mlp["W_in"] + mlp["b_in"][None, None]) @ mlp["W_out"] + mlp["b_out"][None, None]
+    final = resid[:, -1]
+    if layer_norm:
+        final = _layer_norm(final[:, None], params["ln_final"])[:, 0]
+    return final @ params["W_U"]
 
 
-def test_transformer_last_position_shortcut_matches_full_computation():
-    cfg, task = ModelConfig(d_model=32, n_heads=2, d_head=16, d_mlp=64), TaskConfig(p=13)
+@pytest.mark.parametrize("n_layers,layer_norm", [(1, False), (2, True)])
+def test_transformer_shortcuts_match_the_full_computation(n_layers, layer_norm):
+    """Last-position-only blocks and per-(token, position) first-layer tables change no number."""
+    cfg = ModelConfig(n_layers=n_layers, d_model=32, n_heads=2, d_head=16, d_mlp=64, layer_norm=layer_norm)
+    task = TaskConfig(p=13)
     params = models.init(jax.random.key(1), cfg, task)
+    if layer_norm:  # move LayerNorm off its identity init so the test can see it
+        params = jax.tree_util.tree_map_with_path(
+            lambda path, w: w + 0.1 * jax.random.normal(jax.random.key(len(str(path))), w.shape)
+            if "ln" in str(path) else w, params)
     ab = jax.random.randint(jax.random.key(2), (20, 2), 0, 13)
     tokens = jnp.concatenate([ab, jnp.full((20, 1), 13)], axis=1)
-    np.testing.assert_allclose(models.apply(params, tokens, cfg, task), _reference_transformer(params, tokens),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(models.apply(params, tokens, cfg, task),
+                               _reference_transformer(params, tokens, n_layers, layer_norm), rtol=1e-4, atol=1e-4)
+    grads = jax.grad(lambda p: models.apply(p, tokens, cfg, task).sum())(params)
+    grads_ref = jax.grad(lambda p: _reference_transformer(p, tokens, n_layers, layer_norm).sum())(params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4), grads, grads_ref)
 
 
 def test_transformer_activations_are_named_and_shaped():

@@ -95,12 +95,17 @@ class MLP(nn.Module):
 
 
 class Attention(nn.Module):
-    """Causal multi-head attention; queries from q_BxQxD (the last positions), keys from h_BxLxD."""
+    """Causal multi-head attention with queries at the last n_q positions and keys at every one.
+
+    In the first block the residual stream takes only V x L values (a token at a position), so
+    `h_table_VxLxD` may be given with the tokens: the projections (and V folded into W_O) are then
+    computed once per table entry and gathered, instead of once per example and position.
+    """
 
     cfg: ModelConfig
 
     @nn.compact
-    def __call__(self, q_BxQxD: jax.Array, h_BxLxD: jax.Array) -> jax.Array:
+    def __call__(self, h_BxLxD, n_q: int, tokens_BxL=None, h_table_VxLxD=None) -> jax.Array:
         cfg = self.cfg
         std = 1 / math.sqrt(cfg.d_model)
         shape = (cfg.n_heads, cfg.d_model, cfg.d_head)
@@ -108,17 +113,28 @@ class Attention(nn.Module):
         w_K_HxDxE = self.param("W_K", normal(std), shape)
         w_V_HxDxE = self.param("W_V", normal(std), shape)
         w_O_HxExD = self.param("W_O", normal(std), (cfg.n_heads, cfg.d_head, cfg.d_model))
-        q_BxHxQxE = jnp.einsum("bqd,hde->bhqe", q_BxQxD, w_Q_HxDxE)
-        k_BxHxLxE = jnp.einsum("bld,hde->bhle", h_BxLxD, w_K_HxDxE)
-        v_BxHxLxE = jnp.einsum("bld,hde->bhle", h_BxLxD, w_V_HxDxE)
-        scores_BxHxQxL = jnp.einsum("bhqe,bhle->bhql", q_BxHxQxE, k_BxHxLxE) / math.sqrt(cfg.d_head)
-        n_q, n_l = q_BxQxD.shape[1], h_BxLxD.shape[1]
+        n_l = h_BxLxD.shape[1]
+        if h_table_VxLxD is None:
+            q_BxQxHxE = jnp.einsum("bqd,hde->bqhe", h_BxLxD[:, n_l - n_q :], w_Q_HxDxE)
+            k_BxLxHxE = jnp.einsum("bld,hde->blhe", h_BxLxD, w_K_HxDxE)
+            v_BxLxHxE = jnp.einsum("bld,hde->blhe", h_BxLxD, w_V_HxDxE)
+        else:
+            pos_BxL = jnp.broadcast_to(jnp.arange(n_l)[None, :], tokens_BxL.shape)
+            q_VxQxHxE = jnp.einsum("vqd,hde->vqhe", h_table_VxLxD[:, n_l - n_q :], w_Q_HxDxE)
+            k_VxLxHxE = jnp.einsum("vld,hde->vlhe", h_table_VxLxD, w_K_HxDxE)
+            vo_VxLxHxD = jnp.einsum("vlhe,hed->vlhd", jnp.einsum("vld,hde->vlhe", h_table_VxLxD, w_V_HxDxE), w_O_HxExD)
+            q_BxQxHxE = q_VxQxHxE[tokens_BxL[:, n_l - n_q :], pos_BxL[:, n_l - n_q :] - (n_l - n_q)]
+            k_BxLxHxE = k_VxLxHxE[tokens_BxL, pos_BxL]
+            vo_BxLxHxD = vo_VxLxHxD[tokens_BxL, pos_BxL]
+        scores_BxHxQxL = jnp.einsum("bqhe,blhe->bhql", q_BxQxHxE, k_BxLxHxE) / math.sqrt(cfg.d_head)
         causal_QxL = jnp.arange(n_l)[None, :] <= (jnp.arange(n_q) + n_l - n_q)[:, None]
         scores_BxHxQxL = jnp.where(causal_QxL[None, None], scores_BxHxQxL, -jnp.inf)
         pattern_BxHxQxL = jax.nn.softmax(scores_BxHxQxL, axis=-1)
         self.sow("intermediates", "attn_pattern", pattern_BxHxQxL)
-        z_BxHxQxE = jnp.einsum("bhql,bhle->bhqe", pattern_BxHxQxL, v_BxHxLxE)
-        return jnp.einsum("bhqe,hed->bqd", z_BxHxQxE, w_O_HxExD)
+        if h_table_VxLxD is None:
+            z_BxQxHxE = jnp.einsum("bhql,blhe->bqhe", pattern_BxHxQxL, v_BxLxHxE)
+            return jnp.einsum("bqhe,hed->bqd", z_BxQxHxE, w_O_HxExD)
+        return jnp.einsum("bhql,blhd->bqd", pattern_BxHxQxL, vo_BxLxHxD)
 
 
 class FeedForward(nn.Module):
@@ -144,8 +160,8 @@ class FeedForward(nn.Module):
 class Transformer(nn.Module):
     """Decoder-only transformer reading logits at the last position (Nanda et al. 2023 shapes).
 
-    Only the readout's needs are computed in the last block: its queries, MLP and the
-    unembedding run at the last position only; keys and values use every position.
+    Only the readout's needs are computed: the last block's queries, MLP and the unembedding
+    run at the last position only, and the first block's projections once per (token, position).
     """
 
     cfg: ModelConfig
@@ -159,15 +175,22 @@ class Transformer(nn.Module):
         std = 1 / math.sqrt(cfg.d_model)
         w_E_VxD = self.param("W_E", normal(std), (self.n_vocab, cfg.d_model))
         w_pos_LxD = self.param("W_pos", normal(std), (self.n_ctx, cfg.d_model))
-        resid_BxLxD = w_E_VxD[tokens_BxL] + w_pos_LxD[None, : tokens_BxL.shape[1]]
+        n_l = tokens_BxL.shape[1]
+        table_VxLxD = w_E_VxD[:, None, :] + w_pos_LxD[None, :n_l]  # every (token, position) embedding
+        pos_BxL = jnp.broadcast_to(jnp.arange(n_l)[None, :], tokens_BxL.shape)
+        resid_BxLxD = table_VxLxD[tokens_BxL, pos_BxL]
         self.sow("intermediates", "embed", resid_BxLxD)
         for layer in range(cfg.n_layers):
             last = layer == cfg.n_layers - 1
             block = f"block_{layer}"
-            h_BxLxD = nn.LayerNorm(name=f"{block}_ln_attn")(resid_BxLxD) if cfg.layer_norm else resid_BxLxD
-            q_BxQxD = h_BxLxD[:, -1:] if last else h_BxLxD
-            resid_BxQxD = resid_BxLxD[:, -1:] if last else resid_BxLxD
-            resid_BxQxD = resid_BxQxD + Attention(cfg, name=f"{block}_attn")(q_BxQxD, h_BxLxD)
+            ln_attn = nn.LayerNorm(name=f"{block}_ln_attn") if cfg.layer_norm else (lambda h: h)
+            n_q = 1 if last else n_l
+            attention = Attention(cfg, name=f"{block}_attn")
+            if layer == 0:
+                out_BxQxD = attention(resid_BxLxD, n_q, tokens_BxL, ln_attn(table_VxLxD))
+            else:
+                out_BxQxD = attention(ln_attn(resid_BxLxD), n_q)
+            resid_BxQxD = resid_BxLxD[:, n_l - n_q :] + out_BxQxD
             self.sow("intermediates", f"{block}_resid_mid", resid_BxQxD)
             h_BxQxD = nn.LayerNorm(name=f"{block}_ln_mlp")(resid_BxQxD) if cfg.layer_norm else resid_BxQxD
             resid_BxLxD = resid_BxQxD + FeedForward(cfg, name=f"{block}_mlp")(h_BxQxD)
