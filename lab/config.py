@@ -19,6 +19,7 @@ EMBEDDINGS = ("learned", "onehot", "circle")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "quadratic")
 COMBINES = ("concat", "sum")
 OPTIMIZERS = ("adamw", "adam", "sgd")
+PRECISIONS = ("float32", "tf32", "bf16")  # matmul precision: full, TensorFloat-32, bfloat16 passes
 LOSSES = ("cross_entropy", "cross_entropy_class_mean", "mse")
 
 # Swept numbers that do not change shapes: they become arrays on the model axis.
@@ -165,6 +166,7 @@ class TrainConfig:
     loss: str = "cross_entropy"
     steps: int = 10_000
     batch_size: int = 0  # 0 means full batch
+    matmul_precision: str = "float32"  # float32, tf32 or bf16 matmul passes (GPU/TPU; no effect on CPU)
     seed: int = 0
     log_every: int = 100
     checkpoints: int = 20  # log-spaced checkpoint steps (plus step 0 and the last step)
@@ -173,6 +175,7 @@ class TrainConfig:
         """Raise SpecError for values no optimizer or schedule accepts."""
         _choice("train.optimizer", self.optimizer, OPTIMIZERS)
         _choice("train.loss", self.loss, LOSSES)
+        _choice("train.matmul_precision", self.matmul_precision, PRECISIONS)
         _check(self.lr > 0, f"train.lr must be positive (got {self.lr})")
         _check(self.weight_decay >= 0, f"train.weight_decay must be >= 0 (got {self.weight_decay})")
         _check(self.steps >= 1, f"train.steps must be at least 1 (got {self.steps})")

@@ -69,21 +69,27 @@ def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
     return ""
 
 
-def prepare_run_dir(run_dir: Path, spec_dict: dict[str, Any], groups: list[dict], grid: pd.DataFrame) -> bool:
-    """Create a new run directory, or accept one of the same spec; True when resuming.
+def check_run_dir(run_dir: Path, spec_dict: dict[str, Any]) -> dict[str, Any] | None:
+    """The metadata of a run of the same spec in run_dir (to resume), or None if run_dir is free.
 
     A folder that is not empty and holds another spec, or no run at all, is refused untouched.
     """
     run_dir = Path(run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        stored = read_run_json(run_dir)
-        diff = _first_difference(stored.get("spec", {}), _plain(spec_dict))
-        if diff:
-            raise LabError(
-                f"{run_dir} holds a run of another spec ({diff}); nothing was changed: pass another --out "
-                "or delete that folder"
-            )
-        return True
+    if not (run_dir.exists() and any(run_dir.iterdir())):
+        return None
+    stored = read_run_json(run_dir)
+    diff = _first_difference(stored.get("spec", {}), _plain(spec_dict))
+    if diff:
+        raise LabError(
+            f"{run_dir} holds a run of another spec ({diff}); nothing was changed: pass another --out "
+            "or delete that folder"
+        )
+    return stored
+
+
+def create_run_dir(run_dir: Path, spec_dict: dict[str, Any], groups: list[dict], grid: pd.DataFrame) -> None:
+    """Write run.json (spec, groups, versions) and grid.csv of a new run."""
+    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = {
         "spec": _plain(spec_dict),
@@ -91,9 +97,8 @@ def prepare_run_dir(run_dir: Path, spec_dict: dict[str, Any], groups: list[dict]
         "versions": versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    (run_dir / RUN_FILE).write_text(json.dumps(meta, indent=2) + "\n")
     grid.to_csv(run_dir / GRID_FILE, index=False)
-    return False
+    (run_dir / RUN_FILE).write_text(json.dumps(meta, indent=2) + "\n")  # last: it marks a complete start
 
 
 def read_grid(run_dir: Path) -> pd.DataFrame:

@@ -26,11 +26,12 @@ class Run:
 
     def __init__(self, path: str | Path):
         from lab.sweeps import expand, spec_from_dict  # the sweeps layer sits above checkpoints
+        from lab.sweeps.grid import regroup
 
         self.path = Path(path)
         self.meta = layout.read_run_json(self.path)
         self.spec = spec_from_dict(self.meta["spec"])
-        self.groups = expand(self.spec)
+        self.groups = regroup(expand(self.spec), [g["models"] for g in self.meta["groups"]])
         self._cache: tuple[tuple[int, int], Any] | None = None
 
     def __repr__(self) -> str:

@@ -42,16 +42,15 @@ class MLP(nn.Module):
     n_vocab: int  # operand values (p); 0 for vector inputs
     n_classes: int
 
-    def embed(self, ab_Bx2: jax.Array) -> jax.Array:
-        """Embeddings of both operands, [B, 2, E]."""
+    def embedding_table(self) -> jax.Array:
+        """The embedding of every operand value, [V, E]."""
         cfg, p = self.cfg, self.n_vocab
         if cfg.embedding == "onehot":
-            return jax.nn.one_hot(ab_Bx2, p, dtype=jnp.float32)
+            return jnp.eye(p, dtype=jnp.float32)
         if cfg.embedding == "circle":
-            angle_Bx2 = 2 * jnp.pi * ab_Bx2.astype(jnp.float32) / p
-            return jnp.stack([jnp.cos(angle_Bx2), jnp.sin(angle_Bx2)], axis=-1)
-        w_E_VxE = self.param("W_E", normal(1.0), (p, cfg.d_embed))
-        return w_E_VxE[ab_Bx2]
+            angle_V = 2 * jnp.pi * jnp.arange(p, dtype=jnp.float32) / p
+            return jnp.stack([jnp.cos(angle_V), jnp.sin(angle_V)], axis=-1)
+        return self.param("W_E", normal(1.0), (p, cfg.d_embed))
 
     def dense(self, name: str, h_BxI: jax.Array, d_out: int) -> jax.Array:
         """h @ W_<name> (+ b_<name>), with W ~ N(0, 1/fan_in)."""
@@ -66,18 +65,18 @@ class MLP(nn.Module):
         cfg = self.cfg
         act = ACTIVATION_FNS[cfg.activation]
         if self.n_vocab:
-            e_Bx2xE = self.embed(x)
-            e_a_BxE, e_b_BxE = e_Bx2xE[:, 0], e_Bx2xE[:, 1]
-            self.sow("intermediates", "embed_a", e_a_BxE)
-            self.sow("intermediates", "embed_b", e_b_BxE)
-            if cfg.combine == "sum":
-                e_E = e_a_BxE.shape[-1]
-                w_in_ExF = self.param("W_in", normal(1 / math.sqrt(e_E)), (e_E, cfg.width))
-                pre_BxF = e_a_BxE @ w_in_ExF + e_b_BxE @ w_in_ExF
-                if cfg.bias:
-                    pre_BxF = pre_BxF + self.param("b_in", nn.initializers.zeros, (cfg.width,))[None]
-            else:
-                pre_BxF = self.dense("in", jnp.concatenate([e_a_BxE, e_b_BxE], axis=-1), cfg.width)
+            # Project every operand value once ([V, F]), then gather: cheaper than per example.
+            e_VxE = self.embedding_table()
+            self.sow("intermediates", "embed_a", e_VxE[x[:, 0]])
+            self.sow("intermediates", "embed_b", e_VxE[x[:, 1]])
+            n_e = e_VxE.shape[-1]
+            n_in = n_e if cfg.combine == "sum" else 2 * n_e
+            w_in_IxF = self.param("W_in", normal(1 / math.sqrt(n_in)), (n_in, cfg.width))
+            proj_a_VxF = e_VxE @ w_in_IxF[:n_e]
+            proj_b_VxF = proj_a_VxF if cfg.combine == "sum" else e_VxE @ w_in_IxF[n_e:]
+            pre_BxF = proj_a_VxF[x[:, 0]] + proj_b_VxF[x[:, 1]]
+            if cfg.bias:
+                pre_BxF = pre_BxF + self.param("b_in", nn.initializers.zeros, (cfg.width,))[None]
         else:
             pre_BxF = self.dense("in", x, cfg.width)
         post_BxF = act(pre_BxF)
@@ -88,9 +87,9 @@ class MLP(nn.Module):
             post_BxF = act(pre_BxF)
             self.sow("intermediates", f"mlp_pre_{layer}", pre_BxF)
             self.sow("intermediates", f"mlp_post_{layer}", post_BxF)
-        if cfg.tie_embed:
-            out_BxE = post_BxF @ self.param("W_out", normal(1 / math.sqrt(cfg.width)), (cfg.width, cfg.d_embed))
-            return out_BxE @ self.get_variable("params", "W_E").T
+        if cfg.tie_embed:  # unembed with W_E^T, multiplied in the cheap order
+            w_out_FxE = self.param("W_out", normal(1 / math.sqrt(cfg.width)), (cfg.width, cfg.d_embed))
+            return post_BxF @ (w_out_FxE @ self.get_variable("params", "W_E").T)
         return self.dense("out", post_BxF, self.n_classes)
 
 
@@ -190,7 +189,10 @@ class Transformer(nn.Module):
                 out_BxQxD = attention(resid_BxLxD, n_q, tokens_BxL, ln_attn(table_VxLxD))
             else:
                 out_BxQxD = attention(ln_attn(resid_BxLxD), n_q)
-            resid_BxQxD = resid_BxLxD[:, n_l - n_q :] + out_BxQxD
+            if layer == 0:  # gather only the positions this block writes
+                resid_BxQxD = table_VxLxD[tokens_BxL[:, n_l - n_q :], pos_BxL[:, n_l - n_q :]] + out_BxQxD
+            else:
+                resid_BxQxD = resid_BxLxD[:, n_l - n_q :] + out_BxQxD
             self.sow("intermediates", f"{block}_resid_mid", resid_BxQxD)
             h_BxQxD = nn.LayerNorm(name=f"{block}_ln_mlp")(resid_BxQxD) if cfg.layer_norm else resid_BxQxD
             resid_BxLxD = resid_BxQxD + FeedForward(cfg, name=f"{block}_mlp")(h_BxQxD)

@@ -73,3 +73,24 @@ def expand(spec: Spec) -> list[Group]:
             group_spec = group_spec.replace(k, v)
         out.append(Group(g, group_spec, tuple(i for i, _ in members), tuple(r for _, r in members)))
     return out
+
+
+def _subgroup(parent: Group, index: int, models: list[int]) -> Group:
+    rows = dict(zip(parent.models, parent.rows))
+    return Group(index, parent.spec, tuple(models), tuple(rows[m] for m in models))
+
+
+def split_groups(groups: list[Group], limit) -> list[Group]:
+    """Groups of at most limit(group) models each (split in grid order), renumbered."""
+    out: list[Group] = []
+    for g in groups:
+        n = max(1, limit(g))
+        for begin in range(0, g.size, n):
+            out.append(_subgroup(g, len(out), list(g.models[begin : begin + n])))
+    return out
+
+
+def regroup(groups: list[Group], model_lists: list[list[int]]) -> list[Group]:
+    """The groups a run was trained in, from the model lists saved in its run.json."""
+    parent_of = {m: g for g in groups for m in g.models}
+    return [_subgroup(parent_of[models[0]], i, list(models)) for i, models in enumerate(model_lists)]

@@ -14,8 +14,8 @@ from tqdm.auto import tqdm
 from lab.checkpoints import layout
 from lab.checkpoints.orbax_io import CheckpointStore
 from lab.config import Spec, TrainConfig
-from lab.sweeps.grid import Group, expand
-from lab.train import METRICS, build_programs, run_chunks, sharding
+from lab.sweeps.grid import Group, expand, regroup, split_groups
+from lab.train import METRICS, build_programs, memory, run_chunks, sharding
 
 
 def checkpoint_steps(cfg: TrainConfig) -> list[int]:
@@ -99,15 +99,34 @@ def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> 
     store.close()
 
 
+def plan_groups(spec: Spec, stored: dict | None, say=print) -> list[Group]:
+    """The groups to train: those stored in a run being resumed, or the spec's groups split to fit memory."""
+    if stored is not None:
+        return regroup(expand(spec), [g["models"] for g in stored["groups"]])
+    n_devices = sharding.model_mesh().size
+
+    def limit(group: Group) -> int:
+        fit = memory.max_models(group.spec, group.n_train_max(), n_devices)
+        if fit < group.size:
+            per_model = memory.bytes_per_model(group.spec, group.n_train_max()) / 2**20
+            say(f"group {group.index + 1} ({group.size} models, ~{per_model:.0f} MiB each) does not fit in "
+                f"{memory.memory_budget() / 2**30:.1f} GiB: training it in batches of {fit} models")
+        return fit
+
+    return split_groups(expand(spec), limit)
+
+
 def run_sweep(spec: Spec, run_dir: Path, progress: bool = True) -> Path:
     """Train every group of the spec into run_dir (resuming what is there); returns run_dir."""
-    groups = expand(spec)
+    stored = layout.check_run_dir(run_dir, spec.to_dict())
+    groups = plan_groups(spec, stored, say=print if progress else (lambda _: None))
     grid = grid_table(groups)
-    meta_groups = [{"index": g.index, "models": list(g.models), "size": g.size} for g in groups]
-    resuming = layout.prepare_run_dir(run_dir, spec.to_dict(), meta_groups, grid)
+    if stored is None:
+        meta_groups = [{"index": g.index, "models": list(g.models), "size": g.size} for g in groups]
+        layout.create_run_dir(run_dir, spec.to_dict(), meta_groups, grid)
     total = sum(g.size * g.spec.train.steps for g in groups)
     with tqdm(total=total, unit="model-step", unit_scale=True, disable=not progress, mininterval=0.5) as bar:
-        if resuming:
+        if stored is not None:
             bar.write(f"resuming the run in {run_dir}")
         diverged = _Diverged(grid, bar)
         for group in groups:

@@ -7,7 +7,7 @@
 """
 
 from lab.train.loop import Programs, build_programs, chunk_of_steps, run_chunks
-from lab.train import sharding
+from lab.train import memory, sharding
 from lab.train.losses import accuracy, per_example_loss, weighted_mean
 from lab.train.optim import make_optimizer
 from lab.train.step import (

@@ -28,8 +28,16 @@ class Programs:
     evaluate: Callable  # (params_M, data_M) -> metrics_M
 
 
+JAX_PRECISION = {"float32": "highest", "tf32": "tensorfloat32", "bf16": "bfloat16"}
+
+
 def chunk_of_steps(spec: Spec, state_M: TrainState, data_M, hp_M: HParams):
     """train.log_every vmapped steps under lax.scan, then every model's metrics."""
+    with jax.default_matmul_precision(JAX_PRECISION[spec.train.matmul_precision]):
+        return _chunk(spec, state_M, data_M, hp_M)
+
+
+def _chunk(spec: Spec, state_M: TrainState, data_M, hp_M: HParams):
     step_M = jax.vmap(partial(train_step, spec))
 
     def body(state, _):

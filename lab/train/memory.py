@@ -1,0 +1,61 @@
+"""How much memory a model of a group needs, how much the devices have, and how many models fit.
+
+The estimate comes from shapes alone (`jax.eval_shape`), before anything is allocated: the
+state (params and optimizer moments, twice, since a chunk writes a new state while reading the
+old one), the model's data, the gradients, and the activations of one full training batch and
+of the test set (the forward pass kept for the backward pass, counted three times).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+
+import jax
+import numpy as np
+
+from lab import models
+from lab.config import Spec
+from lab.train.step import HParams, init_state, make_data
+
+
+def _nbytes(tree) -> int:
+    return sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(tree))
+
+
+def bytes_per_model(spec: Spec, n_train_max: int) -> int:
+    """Estimated peak bytes one model of this spec adds to a group."""
+    hp = HParams(*(np.zeros((), np.int32 if "seed" in f else np.float32) for f in HParams._fields))
+    hp = hp._replace(lr=np.float32(spec.train.lr), train_frac=np.float32(spec.task.train_frac))
+    state = jax.eval_shape(partial(init_state, spec), hp)
+    data = jax.eval_shape(partial(make_data, spec, n_train_max=n_train_max), hp)
+    params_bytes = _nbytes(state.params)
+    activations = 0
+    for x in (data.x_train, data.x_test):
+        batch = x if not spec.train.batch_size or x is data.x_test else x.update(shape=(spec.train.batch_size, *x.shape[1:]))
+        out = jax.eval_shape(lambda p, xb: models.apply_with_activations(p, xb, spec.model, spec.task),
+                             state.params, batch)
+        logits, acts = out  # embeddings are gathered from tables in training, not kept per example
+        activations = max(activations, _nbytes(logits) + _nbytes({k: v for k, v in acts.items() if "embed" not in k}))
+    return 2 * _nbytes(state) + _nbytes(data) + params_bytes + 3 * activations
+
+
+def memory_budget() -> int:
+    """Bytes the sweep may use: 80% of an accelerator's memory, or half of this machine's RAM."""
+    device = jax.local_devices()[0]
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if stats and stats.get("bytes_limit"):
+        return int(0.8 * stats["bytes_limit"]) * jax.local_device_count()
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        ram = 8 << 30
+    return ram // 2
+
+
+def max_models(spec: Spec, n_train_max: int, n_devices: int, budget: int | None = None) -> int:
+    """The most models of this spec that fit in the budget at once (a multiple of n_devices, >= 1 each)."""
+    budget = memory_budget() if budget is None else budget
+    per_model = max(1, bytes_per_model(spec, n_train_max))
+    fit = max(1, budget // per_model)
+    return max(n_devices, fit // n_devices * n_devices)
