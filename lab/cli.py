@@ -19,6 +19,15 @@ def _compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+def _distributed(args: argparse.Namespace) -> None:
+    """Join a multi-process run: every process runs the same command with its own --process-id."""
+    import jax
+
+    if jax.devices()[0].platform == "cpu":
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(args.coordinator, num_processes=args.num_processes, process_id=args.process_id)
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from lab.checkpoints import open_run
     from lab.plots import plot_curves
@@ -26,6 +35,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from lab.sweeps.runner import run_sweep
     from lab.sweeps.summary import format_summary
 
+    if args.coordinator:
+        _distributed(args)
     spec = load_spec(args.spec, args.set)
     out = Path(args.out) if args.out else Path("checkpoints") / spec.name
     groups = expand(spec)
@@ -33,11 +44,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"{spec.name}: {n_models} models in {len(groups)} group(s), {spec.train.steps} steps -> {out}")
     _compilation_cache()
     run_sweep(spec, out, progress=not args.quiet)
+    if jax_process_index() != 0:
+        return 0
     run = open_run(out)
     print(format_summary(run.metrics, run.grid))
     figure = plot_curves(run.metrics, run.grid, out / "curves.png", title=spec.name)
     print(f"results: {out}  (curves: {figure}; in Python: run = lab.open({str(out)!r}))")
     return 0
+
+
+def jax_process_index() -> int:
+    import jax
+
+    return jax.process_index()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a spec field, e.g. --set train.steps=2000 or --set 'sweep.train.lr=[1e-3,1e-2]'")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="multi-host: address of process 0 (with --num-processes and --process-id)")
+    sweep.add_argument("--num-processes", type=int, default=1, help="multi-host: number of processes")
+    sweep.add_argument("--process-id", type=int, default=0, help="multi-host: this process's index")
     sweep.set_defaults(run=cmd_sweep)
     return parser
 

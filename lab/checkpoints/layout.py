@@ -87,9 +87,24 @@ def check_run_dir(run_dir: Path, spec_dict: dict[str, Any]) -> dict[str, Any] | 
     return stored
 
 
+def is_primary() -> bool:
+    """Whether this process writes the run's files (process 0 of a multi-process run)."""
+    return jax.process_index() == 0
+
+
+def sync(name: str) -> None:
+    """Wait for every process (a no-op with one process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
 def create_run_dir(run_dir: Path, spec_dict: dict[str, Any], groups: list[dict], grid: pd.DataFrame) -> None:
-    """Write run.json (spec, groups, versions) and grid.csv of a new run."""
+    """Write run.json (spec, groups, versions) and grid.csv of a new run (the primary process does)."""
     run_dir = Path(run_dir)
+    if not is_primary():
+        return sync("lab:run_dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = {
         "spec": _plain(spec_dict),
@@ -99,6 +114,7 @@ def create_run_dir(run_dir: Path, spec_dict: dict[str, Any], groups: list[dict],
     }
     grid.to_csv(run_dir / GRID_FILE, index=False)
     (run_dir / RUN_FILE).write_text(json.dumps(meta, indent=2) + "\n")  # last: it marks a complete start
+    sync("lab:run_dir")
 
 
 def read_grid(run_dir: Path) -> pd.DataFrame:
@@ -113,7 +129,9 @@ def read_metrics(group_path: Path) -> pd.DataFrame | None:
 
 
 def write_metrics(group_path: Path, table: pd.DataFrame, append: bool) -> None:
-    """Append rows to (or atomically rewrite) a group's metrics table."""
+    """Append rows to (or atomically rewrite) a group's metrics table (the primary process does)."""
+    if not is_primary():
+        return
     path = Path(group_path) / METRICS_FILE
     group_path.mkdir(parents=True, exist_ok=True)
     if append and path.is_file():

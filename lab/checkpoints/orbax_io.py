@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from lab.errors import LabError
@@ -14,14 +15,9 @@ from lab.errors import LabError
 logging.getLogger("absl").setLevel(logging.ERROR)  # Orbax logs every save at INFO
 
 
-def _abstract(like: Any) -> Any:
-    """ShapeDtypeStructs (with a sharding) for a concrete or abstract pytree."""
-    default = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-
-    def one(x):
-        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None) or default)
-
-    return jax.tree.map(one, like)
+def _host_target(like: Any) -> Any:
+    """Host (numpy) arrays shaped like a concrete or abstract pytree: restores land on the host."""
+    return jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), like)
 
 
 class CheckpointStore:
@@ -39,14 +35,14 @@ class CheckpointStore:
         return sorted(self._manager.all_steps(read=True))
 
     def save(self, step: int, state: Any) -> None:
-        """Save the stacked state at step (synchronously; the state may be donated right after)."""
+        """Save a state of host arrays at step (every process calls it; the primary one writes)."""
         self._manager.save(step, args=ocp.args.StandardSave(state))
         self._manager.wait_until_finished()
 
     def restore(self, step: int, like: Any) -> Any:
-        """The state saved at step, with the structure, shapes and dtypes of `like`."""
+        """The state saved at step as numpy arrays, with the structure, shapes and dtypes of `like`."""
         try:
-            return self._manager.restore(step, args=ocp.args.StandardRestore(_abstract(like)))
+            return self._manager.restore(step, args=ocp.args.StandardRestore(_host_target(like)))
         except Exception as e:  # Orbax raises many kinds; all mean the same to the user
             raise LabError(
                 f"checkpoint of step {step} in {self.path} could not be read ({type(e).__name__}: "

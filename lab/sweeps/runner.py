@@ -119,13 +119,15 @@ def plan_groups(spec: Spec, stored: dict | None, say=print) -> list[Group]:
 def run_sweep(spec: Spec, run_dir: Path, progress: bool = True) -> Path:
     """Train every group of the spec into run_dir (resuming what is there); returns run_dir."""
     stored = layout.check_run_dir(run_dir, spec.to_dict())
-    groups = plan_groups(spec, stored, say=print if progress else (lambda _: None))
+    talk = progress and layout.is_primary()
+    groups = plan_groups(spec, stored, say=print if talk else (lambda _: None))
     grid = grid_table(groups)
     if stored is None:
         meta_groups = [{"index": g.index, "models": list(g.models), "size": g.size} for g in groups]
         layout.create_run_dir(run_dir, spec.to_dict(), meta_groups, grid)
     total = sum(g.size * g.spec.train.steps for g in groups)
-    with tqdm(total=total, unit="model-step", unit_scale=True, disable=not progress, mininterval=0.5) as bar:
+    with tqdm(total=total, unit="model-step", unit_scale=True, disable=not (progress and layout.is_primary()),
+              mininterval=0.5) as bar:
         if stored is not None:
             bar.write(f"resuming the run in {run_dir}")
         diverged = _Diverged(grid, bar)
