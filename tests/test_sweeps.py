@@ -160,7 +160,7 @@ def test_a_sweep_too_large_for_memory_is_split_into_batches(spec_factory, tmp_pa
 
     spec = spec_factory(axes=[("train.weight_decay", (0.0, 1.0))])
     (group,) = expand(spec)
-    per_model = memory.bytes_per_model(group.spec, group.n_train_max())
+    per_model = memory.bytes_per_model(group.spec, group.n_train_max(), group.shares_data)
     monkeypatch.setattr(memory, "memory_budget", lambda: int(2.5 * per_model))
     run = lab.open(run_sweep(spec, tmp_path / "split", progress=True))
     assert "does not fit" in capsys.readouterr().out

@@ -109,3 +109,18 @@ def test_padding_does_not_change_the_loss(spec_factory):
     got = programs.evaluate(state.params, data)["train_loss"][0]
     want = alone.evaluate(alone.init(hp0).params, alone.data(hp0))["train_loss"][0]
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_shared_data_equals_stacked_data(spec_factory):
+    """Models with one data seed and train fraction read one dataset; the numbers do not change."""
+    (group,) = expand(spec_factory(axes=[("train.weight_decay", (0.0, 1.0))]))
+    assert group.shares_data
+    hp = group.hparams()
+    stacked, shared = build_programs(group.spec, 61), build_programs(group.spec, 61, shared_data=True)
+    state_a, state_b = stacked.init(hp), shared.init(hp)
+    data_a, data_b = stacked.data(hp), shared.data(jax.tree.map(lambda x: x[0], hp))
+    assert data_b.x_train.ndim == data_a.x_train.ndim - 1
+    state_a, m_a = stacked.chunk(state_a, data_a, hp)
+    state_b, m_b = shared.chunk(state_b, data_b, hp)
+    np.testing.assert_allclose(m_a["train_loss"], m_b["train_loss"], rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), state_a.params, state_b.params)

@@ -38,6 +38,12 @@ class Group:
             cols[name] = np.asarray(values, np.int32 if "seed" in name else np.float32)
         return HParams(**cols)
 
+    @property
+    def shares_data(self) -> bool:
+        """Whether every model of the group trains on the same dataset (one data seed and train fraction)."""
+        hp = self.hparams()
+        return len(set(np.asarray(hp.data_seed).tolist())) == 1 and len(set(np.asarray(hp.train_frac).tolist())) == 1
+
     def n_train_max(self) -> int:
         """Rows of the padded training set: enough for the group's largest train fraction."""
         return tasks.n_train_max(self.spec.task, float(self.hparams().train_frac.max()))

@@ -65,11 +65,14 @@ def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> 
     gdir = layout.group_dir(run_dir, group.index)
     store = CheckpointStore(gdir / "checkpoints")
     saves = checkpoint_steps(cfg)
-    programs = build_programs(spec, group.n_train_max())
+    programs = build_programs(spec, group.n_train_max(), group.shares_data)
     mesh = sharding.model_mesh()
     hp_M = sharding.to_mesh(sharding.pad_models(group.hparams(), sharding.padded_size(n, mesh)), mesh)
     bar.set_description(f"group {group.index + 1}: {n} models")
-    data_M = programs.data(hp_M)
+    if group.shares_data:  # one dataset, replicated on every device
+        data_M = sharding.replicate(jax.device_get(programs.data(jax.tree.map(lambda x: x[0], group.hparams()))), mesh)
+    else:
+        data_M = programs.data(hp_M)
     state_M = programs.init(hp_M)
     fetch = partial(sharding.to_host, n_models=n)
     saved = store.steps()
@@ -106,9 +109,9 @@ def plan_groups(spec: Spec, stored: dict | None, say=print) -> list[Group]:
     n_devices = sharding.model_mesh().size
 
     def limit(group: Group) -> int:
-        fit = memory.max_models(group.spec, group.n_train_max(), n_devices)
+        fit = memory.max_models(group.spec, group.n_train_max(), n_devices, group.shares_data)
         if fit < group.size:
-            per_model = memory.bytes_per_model(group.spec, group.n_train_max()) / 2**20
+            per_model = memory.bytes_per_model(group.spec, group.n_train_max(), group.shares_data) / 2**20
             say(f"group {group.index + 1} ({group.size} models, ~{per_model:.0f} MiB each) does not fit in "
                 f"{memory.memory_budget() / 2**30:.1f} GiB: training it in batches of {fit} models")
         return fit

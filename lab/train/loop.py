@@ -31,33 +31,39 @@ class Programs:
 JAX_PRECISION = {"float32": "highest", "tf32": "tensorfloat32", "bf16": "bfloat16"}
 
 
-def chunk_of_steps(spec: Spec, state_M: TrainState, data_M, hp_M: HParams):
-    """train.log_every vmapped steps under lax.scan, then every model's metrics."""
+def chunk_of_steps(spec: Spec, state_M: TrainState, data_M, hp_M: HParams, shared_data: bool = False):
+    """train.log_every vmapped steps under lax.scan, then every model's metrics.
+
+    With shared_data, data_M is one dataset used by every model (not stacked): the first layer
+    then becomes one large matrix product over all models instead of M small ones.
+    """
+    data_axis = None if shared_data else 0
     with jax.default_matmul_precision(JAX_PRECISION[spec.train.matmul_precision]):
-        return _chunk(spec, state_M, data_M, hp_M)
+        step_M = jax.vmap(partial(train_step, spec), in_axes=(0, data_axis, 0))
 
+        def body(state, _):
+            state, loss_M = step_M(state, data_M, hp_M)
+            return state, loss_M
 
-def _chunk(spec: Spec, state_M: TrainState, data_M, hp_M: HParams):
-    step_M = jax.vmap(partial(train_step, spec))
-
-    def body(state, _):
-        state, loss_M = step_M(state, data_M, hp_M)
-        return state, loss_M
-
-    state_M, loss_TxM = jax.lax.scan(body, state_M, None, length=spec.train.log_every)
-    metrics_M = jax.vmap(partial(evaluate, spec))(state_M.params, data_M)
+        state_M, loss_TxM = jax.lax.scan(body, state_M, None, length=spec.train.log_every)
+        metrics_M = jax.vmap(partial(evaluate, spec), in_axes=(0, data_axis))(state_M.params, data_M)
     metrics_M["nonfinite"] = jnp.any(~jnp.isfinite(loss_TxM), axis=0)
     return state_M, metrics_M
 
 
 @lru_cache(maxsize=16)
-def build_programs(spec: Spec, n_train_max: int) -> Programs:
-    """Compile-once programs for a group; shapes come from spec and n_train_max (cached per spec)."""
+def build_programs(spec: Spec, n_train_max: int, shared_data: bool = False) -> Programs:
+    """Compile-once programs for a group; shapes come from spec and n_train_max (cached per spec).
+
+    With shared_data, `data` takes one model's hyperparameters (scalars) and builds one dataset.
+    """
+    one_data = partial(make_data, spec, n_train_max=n_train_max)
+    data_axis = None if shared_data else 0
     return Programs(
         init=jax.jit(jax.vmap(partial(init_state, spec))),
-        data=jax.jit(jax.vmap(partial(make_data, spec, n_train_max=n_train_max))),
-        chunk=jax.jit(partial(chunk_of_steps, spec), donate_argnums=0),
-        evaluate=jax.jit(jax.vmap(partial(evaluate, spec))),
+        data=jax.jit(one_data if shared_data else jax.vmap(one_data)),
+        chunk=jax.jit(partial(chunk_of_steps, spec, shared_data=shared_data), donate_argnums=0),
+        evaluate=jax.jit(jax.vmap(partial(evaluate, spec), in_axes=(0, data_axis))),
     )
 
 

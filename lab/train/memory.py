@@ -23,8 +23,8 @@ def _nbytes(tree) -> int:
     return sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
-def bytes_per_model(spec: Spec, n_train_max: int) -> int:
-    """Estimated peak bytes one model of this spec adds to a group."""
+def bytes_per_model(spec: Spec, n_train_max: int, shared_data: bool = False) -> int:
+    """Estimated peak bytes one model of this spec adds to a group (its data too, unless shared)."""
     hp = HParams(*(np.zeros((), np.int32 if "seed" in f else np.float32) for f in HParams._fields))
     hp = hp._replace(lr=np.float32(spec.train.lr), train_frac=np.float32(spec.task.train_frac))
     state = jax.eval_shape(partial(init_state, spec), hp)
@@ -37,7 +37,7 @@ def bytes_per_model(spec: Spec, n_train_max: int) -> int:
                              state.params, batch)
         logits, acts = out  # embeddings are gathered from tables in training, not kept per example
         activations = max(activations, _nbytes(logits) + _nbytes({k: v for k, v in acts.items() if "embed" not in k}))
-    return 2 * _nbytes(state) + _nbytes(data) + params_bytes + 3 * activations
+    return 2 * _nbytes(state) + (0 if shared_data else _nbytes(data)) + params_bytes + 3 * activations
 
 
 def memory_budget() -> int:
@@ -53,9 +53,9 @@ def memory_budget() -> int:
     return ram // 2
 
 
-def max_models(spec: Spec, n_train_max: int, n_devices: int, budget: int | None = None) -> int:
+def max_models(spec: Spec, n_train_max: int, n_devices: int, shared_data: bool = False, budget: int | None = None) -> int:
     """The most models of this spec that fit in the budget at once (a multiple of n_devices, >= 1 each)."""
     budget = memory_budget() if budget is None else budget
-    per_model = max(1, bytes_per_model(spec, n_train_max))
+    per_model = max(1, bytes_per_model(spec, n_train_max, shared_data))
     fit = max(1, budget // per_model)
     return max(n_devices, fit // n_devices * n_devices)

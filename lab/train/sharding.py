@@ -34,15 +34,24 @@ def pad_models(tree: Any, n_padded: int) -> Any:
     return jax.tree.map(pad, tree)
 
 
-def to_mesh(tree: Any, mesh: Mesh) -> Any:
-    """Host arrays with a leading model axis -> global arrays sharded over the mesh (any process count)."""
-    sharding = NamedSharding(mesh, PartitionSpec(AXIS))
+def _put(tree: Any, sharding: NamedSharding) -> Any:
+    """Host arrays (the same on every process) -> global arrays laid out by sharding."""
 
     def put(x):
         x = np.asarray(x)
         return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
 
     return jax.tree.map(put, tree)
+
+
+def to_mesh(tree: Any, mesh: Mesh) -> Any:
+    """Host arrays with a leading model axis -> global arrays sharded over the mesh (any process count)."""
+    return _put(tree, NamedSharding(mesh, PartitionSpec(AXIS)))
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+    """Host arrays -> global arrays with a full copy on every device of the mesh."""
+    return _put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
 def to_host(tree: Any, n_models: int) -> Any:
