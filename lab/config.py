@@ -166,6 +166,7 @@ class TrainConfig:
     loss: str = "cross_entropy"
     steps: int = 10_000
     batch_size: int = 0  # 0 means full batch
+    model_batch: int = 0  # models vmapped at once within a group; 0: all on GPU/TPU, cache-sized on CPU
     matmul_precision: str = "float32"  # float32, tf32 or bf16 matmul passes (GPU/TPU; no effect on CPU)
     seed: int = 0
     log_every: int = 100
@@ -180,6 +181,7 @@ class TrainConfig:
         _check(self.weight_decay >= 0, f"train.weight_decay must be >= 0 (got {self.weight_decay})")
         _check(self.steps >= 1, f"train.steps must be at least 1 (got {self.steps})")
         _check(self.batch_size >= 0, f"train.batch_size must be >= 0, 0 for full batch (got {self.batch_size})")
+        _check(self.model_batch >= 0, f"train.model_batch must be >= 0, 0 for automatic (got {self.model_batch})")
         _check(self.warmup_steps >= 0, f"train.warmup_steps must be >= 0 (got {self.warmup_steps})")
         _check(self.log_every >= 1, f"train.log_every must be at least 1 (got {self.log_every})")
         _check(

@@ -124,3 +124,15 @@ def test_shared_data_equals_stacked_data(spec_factory):
     state_b, m_b = shared.chunk(state_b, data_b, hp)
     np.testing.assert_allclose(m_a["train_loss"], m_b["train_loss"], rtol=1e-5)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), state_a.params, state_b.params)
+
+
+@pytest.mark.parametrize("model_batch", [1, 3])
+def test_models_in_batches_equal_all_at_once(spec_factory, model_batch):
+    """lax.map over batches of models (the CPU layout) computes what one vmap over all of them does."""
+    (group,) = expand(spec_factory(seeds=4, axes=[("train.weight_decay", (0.0, 1.0))]))  # 8 models; 8 % 3 != 0
+    hp = group.hparams()
+    all_at_once, batched = build_programs(group.spec, 61), build_programs(group.spec, 61, model_batch=model_batch)
+    state_a, m_a = all_at_once.chunk(all_at_once.init(hp), all_at_once.data(hp), hp)
+    state_b, m_b = batched.chunk(batched.init(hp), batched.data(hp), hp)
+    np.testing.assert_allclose(m_a["train_loss"], m_b["train_loss"], rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), state_a.params, state_b.params)

@@ -65,9 +65,11 @@ def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> 
     gdir = layout.group_dir(run_dir, group.index)
     store = CheckpointStore(gdir / "checkpoints")
     saves = checkpoint_steps(cfg)
-    programs = build_programs(spec, group.n_train_max(), group.shares_data)
     mesh = sharding.model_mesh()
-    hp_M = sharding.to_mesh(sharding.pad_models(group.hparams(), sharding.padded_size(n, mesh)), mesh)
+    n_padded = sharding.padded_size(n, mesh)
+    model_batch = memory.auto_model_batch(spec, group.n_train_max(), n_padded // mesh.size)
+    programs = build_programs(spec, group.n_train_max(), group.shares_data, model_batch, mesh)
+    hp_M = sharding.to_mesh(sharding.pad_models(group.hparams(), n_padded), mesh)
     bar.set_description(f"group {group.index + 1}: {n} models")
     if group.shares_data:  # one dataset, replicated on every device
         data_M = sharding.replicate(jax.device_get(programs.data(jax.tree.map(lambda x: x[0], group.hparams()))), mesh)

@@ -23,21 +23,44 @@ def _nbytes(tree) -> int:
     return sum(int(np.prod(x.shape)) * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
-def bytes_per_model(spec: Spec, n_train_max: int, shared_data: bool = False) -> int:
-    """Estimated peak bytes one model of this spec adds to a group (its data too, unless shared)."""
+CPU_CACHE_BYTES = 4 << 20  # a CPU trains models in batches whose activations fit about this much
+
+
+def _one_model_shapes(spec: Spec, n_train_max: int):
     hp = HParams(*(np.zeros((), np.int32 if "seed" in f else np.float32) for f in HParams._fields))
     hp = hp._replace(lr=np.float32(spec.train.lr), train_frac=np.float32(spec.task.train_frac))
     state = jax.eval_shape(partial(init_state, spec), hp)
     data = jax.eval_shape(partial(make_data, spec, n_train_max=n_train_max), hp)
-    params_bytes = _nbytes(state.params)
-    activations = 0
-    for x in (data.x_train, data.x_test):
-        batch = x if not spec.train.batch_size or x is data.x_test else x.update(shape=(spec.train.batch_size, *x.shape[1:]))
-        out = jax.eval_shape(lambda p, xb: models.apply_with_activations(p, xb, spec.model, spec.task),
-                             state.params, batch)
-        logits, acts = out  # embeddings are gathered from tables in training, not kept per example
-        activations = max(activations, _nbytes(logits) + _nbytes({k: v for k, v in acts.items() if "embed" not in k}))
-    return 2 * _nbytes(state) + (0 if shared_data else _nbytes(data)) + params_bytes + 3 * activations
+    return state, data
+
+
+def _activation_bytes(spec: Spec, params, x) -> int:
+    """Bytes of the logits and kept activations of one forward pass (embeddings are gathered, not kept)."""
+    logits, acts = jax.eval_shape(lambda p, xb: models.apply_with_activations(p, xb, spec.model, spec.task), params, x)
+    return _nbytes(logits) + _nbytes({k: v for k, v in acts.items() if "embed" not in k})
+
+
+def _train_batch(spec: Spec, data):
+    x = data.x_train
+    return x.update(shape=(spec.train.batch_size, *x.shape[1:])) if spec.train.batch_size else x
+
+
+def bytes_per_model(spec: Spec, n_train_max: int, shared_data: bool = False) -> int:
+    """Estimated peak bytes one model of this spec adds to a group (its data too, unless shared)."""
+    state, data = _one_model_shapes(spec, n_train_max)
+    activations = max(_activation_bytes(spec, state.params, x) for x in (_train_batch(spec, data), data.x_test))
+    return 2 * _nbytes(state) + (0 if shared_data else _nbytes(data)) + _nbytes(state.params) + 3 * activations
+
+
+def auto_model_batch(spec: Spec, n_train_max: int, n_models: int) -> int:
+    """How many models to vmap at once: all on an accelerator; on a CPU, as many as fit in cache."""
+    if spec.train.model_batch:
+        return spec.train.model_batch
+    if jax.default_backend() != "cpu":
+        return n_models
+    state, data = _one_model_shapes(spec, n_train_max)
+    per_model = max(1, _activation_bytes(spec, state.params, _train_batch(spec, data)))
+    return int(max(1, min(n_models, CPU_CACHE_BYTES // per_model)))
 
 
 def memory_budget() -> int:
