@@ -97,8 +97,9 @@ class Attention(nn.Module):
     """Causal multi-head attention with queries at the last n_q positions and keys at every one.
 
     In the first block the residual stream takes only V x L values (a token at a position), so
-    `h_table_VxLxD` may be given with the tokens: the projections (and V folded into W_O) are then
-    computed once per table entry and gathered, instead of once per example and position.
+    `h_table_VxLxD` may be given with the tokens: the query, key and value projections are then
+    computed once per table entry and their rows gathered, instead of once per example and position.
+    (Folding W_V into W_O on the table saves a product but gathers d_model-wide rows: slower on CPU.)
     """
 
     cfg: ModelConfig
@@ -117,23 +118,20 @@ class Attention(nn.Module):
             q_BxQxHxE = jnp.einsum("bqd,hde->bqhe", h_BxLxD[:, n_l - n_q :], w_Q_HxDxE)
             k_BxLxHxE = jnp.einsum("bld,hde->blhe", h_BxLxD, w_K_HxDxE)
             v_BxLxHxE = jnp.einsum("bld,hde->blhe", h_BxLxD, w_V_HxDxE)
-        else:
-            pos_BxL = jnp.broadcast_to(jnp.arange(n_l)[None, :], tokens_BxL.shape)
-            q_VxQxHxE = jnp.einsum("vqd,hde->vqhe", h_table_VxLxD[:, n_l - n_q :], w_Q_HxDxE)
-            k_VxLxHxE = jnp.einsum("vld,hde->vlhe", h_table_VxLxD, w_K_HxDxE)
-            vo_VxLxHxD = jnp.einsum("vlhe,hed->vlhd", jnp.einsum("vld,hde->vlhe", h_table_VxLxD, w_V_HxDxE), w_O_HxExD)
-            q_BxQxHxE = q_VxQxHxE[tokens_BxL[:, n_l - n_q :], pos_BxL[:, n_l - n_q :] - (n_l - n_q)]
-            k_BxLxHxE = k_VxLxHxE[tokens_BxL, pos_BxL]
-            vo_BxLxHxD = vo_VxLxHxD[tokens_BxL, pos_BxL]
+        else:  # rows of the (token, position) tables, gathered
+            n_v = h_table_VxLxD.shape[0]
+            rows_BxL = tokens_BxL * n_l + jnp.arange(n_l)[None, :]
+            table_VLxD = h_table_VxLxD.reshape(n_v * n_l, cfg.d_model)
+            q_BxQxHxE = jnp.take(jnp.einsum("vd,hde->vhe", table_VLxD, w_Q_HxDxE), rows_BxL[:, n_l - n_q :], axis=0)
+            k_BxLxHxE = jnp.take(jnp.einsum("vd,hde->vhe", table_VLxD, w_K_HxDxE), rows_BxL, axis=0)
+            v_BxLxHxE = jnp.take(jnp.einsum("vd,hde->vhe", table_VLxD, w_V_HxDxE), rows_BxL, axis=0)
         scores_BxHxQxL = jnp.einsum("bqhe,blhe->bhql", q_BxQxHxE, k_BxLxHxE) / math.sqrt(cfg.d_head)
         causal_QxL = jnp.arange(n_l)[None, :] <= (jnp.arange(n_q) + n_l - n_q)[:, None]
         scores_BxHxQxL = jnp.where(causal_QxL[None, None], scores_BxHxQxL, -jnp.inf)
         pattern_BxHxQxL = jax.nn.softmax(scores_BxHxQxL, axis=-1)
         self.sow("intermediates", "attn_pattern", pattern_BxHxQxL)
-        if h_table_VxLxD is None:
-            z_BxQxHxE = jnp.einsum("bhql,blhe->bqhe", pattern_BxHxQxL, v_BxLxHxE)
-            return jnp.einsum("bqhe,hed->bqd", z_BxQxHxE, w_O_HxExD)
-        return jnp.einsum("bhql,blhd->bqd", pattern_BxHxQxL, vo_BxLxHxD)
+        z_BxQxHxE = jnp.einsum("bhql,blhe->bqhe", pattern_BxHxQxL, v_BxLxHxE)
+        return jnp.einsum("bqhe,hed->bqd", z_BxQxHxE, w_O_HxExD)
 
 
 class FeedForward(nn.Module):
@@ -176,8 +174,9 @@ class Transformer(nn.Module):
         w_pos_LxD = self.param("W_pos", normal(std), (self.n_ctx, cfg.d_model))
         n_l = tokens_BxL.shape[1]
         table_VxLxD = w_E_VxD[:, None, :] + w_pos_LxD[None, :n_l]  # every (token, position) embedding
-        pos_BxL = jnp.broadcast_to(jnp.arange(n_l)[None, :], tokens_BxL.shape)
-        resid_BxLxD = table_VxLxD[tokens_BxL, pos_BxL]
+        table_VLxD = table_VxLxD.reshape(self.n_vocab * n_l, cfg.d_model)
+        rows_BxL = tokens_BxL * n_l + jnp.arange(n_l)[None, :]
+        resid_BxLxD = jnp.take(table_VLxD, rows_BxL, axis=0)
         self.sow("intermediates", "embed", resid_BxLxD)
         for layer in range(cfg.n_layers):
             last = layer == cfg.n_layers - 1
@@ -190,7 +189,7 @@ class Transformer(nn.Module):
             else:
                 out_BxQxD = attention(ln_attn(resid_BxLxD), n_q)
             if layer == 0:  # gather only the positions this block writes
-                resid_BxQxD = table_VxLxD[tokens_BxL[:, n_l - n_q :], pos_BxL[:, n_l - n_q :]] + out_BxQxD
+                resid_BxQxD = jnp.take(table_VLxD, rows_BxL[:, n_l - n_q :], axis=0) + out_BxQxD
             else:
                 resid_BxQxD = resid_BxLxD[:, n_l - n_q :] + out_BxQxD
             self.sow("intermediates", f"{block}_resid_mid", resid_BxQxD)
