@@ -171,3 +171,16 @@ def test_a_sweep_too_large_for_memory_is_split_into_batches(spec_factory, tmp_pa
     cols = ["train_loss", "test_acc", "weight_norm"]
     np.testing.assert_allclose(run.metrics[cols].to_numpy(), whole.metrics[cols].to_numpy(), rtol=1e-4, atol=1e-6)
     assert run.params(3)["W_in"].shape == whole.params(3)["W_in"].shape
+
+
+def test_a_diverging_model_is_named_once_and_the_others_train_on(spec_factory, tmp_path, capsys):
+    spec = spec_factory(axes=[("train.lr", (1e-2, 1e9))], seeds=1, optimizer="sgd", momentum=0.0)
+    run = lab.open(run_sweep(spec, tmp_path / "run", progress=True))
+    printed = capsys.readouterr()
+    text = printed.out + printed.err
+    assert text.count("model 1 (train.lr=1000000000.0, train.seed=0) diverged before step") == 1  # said once
+    assert "model 0 " not in text
+    m = run.metrics
+    healthy = m[m.model == 0]
+    assert np.isfinite(healthy.train_loss).all() and healthy.train_loss.iloc[-1] < healthy.train_loss.iloc[0]
+    assert bool(m[m.model == 1].nonfinite.iloc[-1])

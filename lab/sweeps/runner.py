@@ -42,17 +42,18 @@ def _metrics_rows(step: int, models: tuple[int, ...], metrics: dict[str, np.ndar
 class _Diverged:
     """Tracks models whose loss went non-finite, and says so once per model."""
 
-    def __init__(self, grid: pd.DataFrame, bar: tqdm):
+    def __init__(self, groups: list[Group], bar: tqdm):
         self.seen: set[int] = set()
-        self.grid, self.bar = grid.set_index("model"), bar
+        self.rows = {m: row for g in groups for m, row in zip(g.models, g.rows)}
+        self.bar = bar
 
-    def update(self, step: int, models: tuple[int, ...], nonfinite: np.ndarray) -> None:
+    def update(self, step: int, steps: int, models: tuple[int, ...], nonfinite: np.ndarray) -> None:
         for m in np.asarray(models)[np.asarray(nonfinite, bool)]:
             if int(m) not in self.seen:
                 self.seen.add(int(m))
-                values = ", ".join(f"{k}={v}" for k, v in self.grid.loc[int(m)].items() if k != "group")
+                values = ", ".join(f"{k}={v}" for k, v in self.rows[int(m)].items())
                 self.bar.write(f"model {m} ({values}) diverged before step {step}: its loss is not finite")
-        self.bar.set_postfix(diverged=len(self.seen), refresh=False)
+        self.bar.set_postfix_str(f"step {step}/{steps}, diverged {len(self.seen)}", refresh=False)
 
 
 def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> None:
@@ -95,7 +96,7 @@ def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> 
     chunks = run_chunks(programs, state_M, data_M, hp_M, start, cfg.steps, cfg.log_every, saves, fetch=fetch)
     for step, metrics, state in chunks:
         pending.append(_metrics_rows(step, group.models, metrics))
-        diverged.update(step, group.models, metrics["nonfinite"])
+        diverged.update(step, cfg.steps, group.models, metrics["nonfinite"])
         bar.update(cfg.log_every * n)
         if state is not None and step in saves:
             layout.write_metrics(gdir, pd.concat(pending), append=True)  # metrics first: see resume
@@ -135,7 +136,7 @@ def run_sweep(spec: Spec, run_dir: Path, progress: bool = True) -> Path:
               mininterval=0.5) as bar:
         if stored is not None:
             bar.write(f"resuming the run in {run_dir}")
-        diverged = _Diverged(grid, bar)
+        diverged = _Diverged(groups, bar)
         for group in groups:
             train_group(group, Path(run_dir), bar, diverged)
     return Path(run_dir)
