@@ -47,7 +47,9 @@ def settings_table(metrics: pd.DataFrame, grid: pd.DataFrame) -> pd.DataFrame:
 def format_summary(metrics: pd.DataFrame, grid: pd.DataFrame, max_rows: int = 30) -> str:
     """The settings table as text, with a line saying what the columns mean."""
     table = settings_table(metrics, grid)
-    text = table.head(max_rows).to_string(index=False, float_format=lambda v: f"{v:.3g}", na_rep="never")
+    for column in ("step_train_fit", "step_generalized"):
+        table[column] = [("never" if np.isnan(v) else f"{v:.0f}") for v in table[column]]
+    text = table.head(max_rows).to_string(index=False, float_format=lambda v: f"{v:.3g}")
     more = f"\n... and {len(table) - max_rows} more settings (see run.metrics)" if len(table) > max_rows else ""
     legend = (f"step_train_fit: median first step with train acc >= {TRAIN_FIT}; step_generalized: with test "
               f"acc >= {TEST_FIT}; generalized: models (of `models`) that got there")
