@@ -1,0 +1,128 @@
+"""Progress measures of Nanda et al. 2023 for modular addition: restricted loss, excluded loss,
+the Gini coefficient of the embedding's Fourier norms, and the total sum of squared weights."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from lab import train
+from lab.analysis.fourier import embedding_weights, frequency_norms, key_frequencies
+from lab.analysis.neurons_fourier import logits_grid
+from lab.config import ModelConfig, Spec, TaskConfig
+
+
+def sum_directions(p: int, freqs: list[int]) -> jax.Array:
+    """Unit vectors cos(w_k (a + b)), sin(w_k (a + b)) over the (a, b) grid, [2 len(freqs), p * p]."""
+    a_PP, b_PP = jnp.meshgrid(jnp.arange(p), jnp.arange(p), indexing="ij")
+    rows = []
+    for k in freqs:
+        angle_PP = 2 * jnp.pi * k * (a_PP + b_PP).astype(jnp.float32) / p
+        rows += [jnp.cos(angle_PP).ravel(), jnp.sin(angle_PP).ravel()]
+    dirs_RxN = jnp.stack(rows) if rows else jnp.zeros((0, p * p))
+    return dirs_RxN / jnp.maximum(jnp.linalg.norm(dirs_RxN, axis=1, keepdims=True), 1e-12)
+
+
+def split_logits(logits_NxC: jax.Array, p: int, freqs: list[int]) -> tuple[jax.Array, jax.Array]:
+    """(restricted, excluded) logits over the grid: only / all but the key-frequency components.
+
+    The key components of each class's logits are their projections on cos and sin of
+    w_k (a + b); the restricted logits keep those plus each class's mean over the grid.
+    """
+    dirs_RxN = sum_directions(p, freqs)
+    key_NxC = dirs_RxN.T @ (dirs_RxN @ logits_NxC)
+    mean_1xC = jnp.mean(logits_NxC, axis=0, keepdims=True)
+    return mean_1xC + key_NxC, logits_NxC - key_NxC
+
+
+def _cross_entropy(logits_NxC: jax.Array, y_N: jax.Array, w_N: jax.Array) -> jax.Array:
+    logp_NxC = jax.nn.log_softmax(logits_NxC.astype(jnp.float64) if jax.config.x64_enabled else logits_NxC, axis=-1)
+    nll_N = -jnp.take_along_axis(logp_NxC, y_N[:, None], axis=-1)[:, 0]
+    return jnp.sum(nll_N * w_N) / jnp.maximum(jnp.sum(w_N), 1.0)
+
+
+def gini(x: Any) -> float:
+    """Gini coefficient of non-negative values: 0 when all are equal, near 1 when one holds all."""
+    x = np.sort(np.abs(np.asarray(x, np.float64)))
+    n = x.size
+    if n == 0 or x.sum() == 0:
+        return 0.0
+    return float((2 * np.arange(1, n + 1) - n - 1) @ x / (n * x.sum()))
+
+
+def grid_labels(task: TaskConfig) -> np.ndarray:
+    """The label of every (a, b) pair of the grid (row-major), for x+y style tasks over all pairs."""
+    from lab.tasks import all_pairs
+
+    full = TaskConfig(**{**task.__dict__, "symmetric": False})
+    ab, y = all_pairs(full)
+    out = np.full(task.p * task.p, -1, np.int64)
+    out[ab[:, 0] * task.p + ab[:, 1]] = y
+    return out
+
+
+def train_mask(task: TaskConfig, model: ModelConfig, hp_row: dict[str, Any]) -> np.ndarray:
+    """1.0 on the grid pairs a model trained on (rebuilt from its data seed and train fraction)."""
+    hp = train.HParams(
+        lr=np.float32(0), weight_decay=np.float32(0), seed=np.int32(0), init_scale=np.float32(1),
+        data_seed=np.int32(hp_row.get("task.data_seed", task.data_seed)),
+        train_frac=np.float32(hp_row.get("task.train_frac", task.train_frac)),
+    )
+    n_max = round(float(hp.train_frac) * task.n_examples())
+    data = train.make_data(Spec(task=task, model=model), hp, max(1, n_max))
+    x = np.asarray(data.x_train)[np.asarray(data.w_train) > 0]
+    mask = np.zeros(task.p * task.p, np.float32)
+    mask[x[:, 0] * task.p + x[:, 1]] = 1.0
+    if task.symmetric:
+        mask[x[:, 1] * task.p + x[:, 0]] = 1.0
+    return mask
+
+
+def measures(params, model: ModelConfig, task: TaskConfig, train_mask_N: np.ndarray, freqs: list[int] | None = None,
+             coverage: float = 0.9) -> dict[str, Any]:
+    """The progress measures of one model (numpy outputs).
+
+    freqs: the key frequencies (default: found from this model's embedding with `coverage`).
+    restricted_loss is over all pairs; excluded_loss and train_loss over the training pairs.
+    """
+    p = task.p
+    emb = next(iter(embedding_weights(params, model, task).values()))
+    norms = np.asarray(frequency_norms(emb, p))
+    if freqs is None:
+        freqs, _ = key_frequencies(norms, coverage)
+    y_N = jnp.asarray(grid_labels(task))
+    valid_N = (y_N >= 0).astype(jnp.float32)
+    y_N = jnp.maximum(y_N, 0)
+    logits_NxC = logits_grid(params, model, task).reshape(p * p, -1)
+    restricted, excluded = split_logits(logits_NxC, p, list(freqs))
+    w_train = jnp.asarray(train_mask_N) * valid_N
+    return {
+        "train_loss": float(_cross_entropy(logits_NxC, y_N, w_train)),
+        "test_loss": float(_cross_entropy(logits_NxC, y_N, valid_N * (1 - w_train))),
+        "restricted_loss": float(_cross_entropy(restricted, y_N, valid_N)),
+        "excluded_loss": float(_cross_entropy(excluded, y_N, w_train)),
+        "gini": gini(norms[1:]),
+        "sum_sq_weights": float(sum(np.sum(np.square(np.asarray(w, np.float64))) for w in jax.tree.leaves(params))),
+        "key_frequencies": list(freqs),
+    }
+
+
+def progress_over_steps(run, model: int, freqs: list[int] | None = None) -> pd.DataFrame:
+    """The progress measures of one model of a run at every saved step (one row per step).
+
+    The key frequencies default to those of the model's final embedding, so every step is
+    measured against the same frequencies (as in the paper).
+    """
+    spec = run.spec_of(model)
+    row = run.grid.set_index("model").loc[model].to_dict()
+    mask = train_mask(spec.task, spec.model, row)
+    if freqs is None:
+        final = measures(run.params(model, run.steps[-1]), spec.model, spec.task, mask)
+        freqs = final["key_frequencies"]
+    rows = [{"step": step, **measures(run.params(model, step), spec.model, spec.task, mask, freqs)}
+            for step in run.steps]
+    return pd.DataFrame(rows)
