@@ -1,4 +1,4 @@
-"""The `lab` command: `lab sweep SPEC [--out DIR] [--set key=value ...]`."""
+"""The `lab` command: `lab sweep SPEC [--out DIR] [--set key=value ...]` and `lab report DIR [--model N]`."""
 
 from __future__ import annotations
 
@@ -53,6 +53,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from lab.report import build_report
+
+    _compilation_cache()
+    print(build_report(args.dir, model=args.model))
+    return 0
+
+
 def jax_process_index() -> int:
     import jax
 
@@ -73,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--num-processes", type=int, default=1, help="multi-host: number of processes")
     sweep.add_argument("--process-id", type=int, default=0, help="multi-host: this process's index")
     sweep.set_defaults(run=cmd_sweep)
+    report = commands.add_parser("report", help="draw a run's figures into DIR/report with an index.md")
+    report.add_argument("dir", help="a run directory written by `lab sweep`, e.g. checkpoints/quickstart")
+    report.add_argument("--model", type=int, default=None, metavar="N",
+                        help="the model for the one-model figures (default: the highest final test accuracy)")
+    report.set_defaults(run=cmd_report)
     return parser
 
 

@@ -1,0 +1,233 @@
+"""`lab report DIR`: the standard figures of a run and an index.md that explains them.
+
+    from lab.report import build_report
+    index = build_report("checkpoints/quickstart")            # DIR/report/index.md and PNGs
+    index = build_report("checkpoints/nanda_p113", model=0)   # model 0 for the one-model figures
+
+The one-model figures (Fourier spectrum, neuron frequencies, progress measures) are computed for
+the representative model only (default: the highest final test accuracy), and the trajectory
+PCA for group 0 only, so a report on a big sweep stays quick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from lab.analysis import embedding_weights, frequency_norms, key_frequencies, summarize
+from lab.analysis import progress, trajectories
+from lab.checkpoints import open_run
+from lab.errors import LabError
+from lab.plots import plot_curves
+from lab.report import figures, model_figures
+from lab.report.describe import describe_run, model_label, representative_model
+from lab.report.phases import CLASSES, GROK_RATIO, LEARNED_LOSS, phase_table
+from lab.sweeps.summary import TEST_FIT, first_step, format_summary
+
+class Skip(Exception):
+    """A figure that does not apply to this run; its message says why (one line in index.md)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One figure of the report: drawn (with a caption) or skipped (with the reason)."""
+
+    file: str
+    title: str
+    caption: str = ""
+    skipped: str = ""
+
+
+def _spectrum(params, model_cfg, task_cfg) -> jax.Array:
+    """The embedding's frequency norms [K + 1], combined over its entries (as `summarize`'s "norms")."""
+    weights = embedding_weights(params, model_cfg, task_cfg)
+    return jnp.sqrt(sum(jnp.square(frequency_norms(w_PxW, task_cfg.p)) for w_PxW in weights.values()))
+
+
+_spectrum_jit = jax.jit(_spectrum, static_argnums=(1, 2))
+
+
+class Report:
+    """The state of one report: the run, the representative model and its params at each saved step."""
+
+    def __init__(self, run_dir: str | Path, model: int | None = None):
+        self.run = open_run(run_dir)
+        self.metrics, self.grid, self.spec = self.run.metrics, self.run.grid, self.run.spec
+        self.out = self.run.path / "report"
+        if model is None:
+            self.model = representative_model(self.metrics)
+            final = self.metrics[self.metrics.model == self.model].sort_values("step").iloc[-1]
+            self.why = f"the highest final test accuracy ({final.test_acc:.3f}); choose another with --model"
+        else:
+            if model not in set(self.grid.model):
+                raise LabError(f"--model {model} is not in this run; models are 0..{len(self.grid) - 1}")
+            self.model, self.why = int(model), "chosen with --model"
+        self.label = model_label(self.grid, self.model)
+        self._params: dict[int, dict] = {}
+        self._spectra: dict[int, np.ndarray] = {}
+
+    def params(self, step: int) -> dict:
+        """The representative model's params at a saved step (each step restored once)."""
+        if step not in self._params:
+            self._params[step] = self.run.params(self.model, step)
+        return self._params[step]
+
+    def spectrum(self, step: int) -> np.ndarray:
+        """The representative model's embedding frequency norms [K + 1] at a saved step."""
+        if step not in self._spectra:
+            cfg = self.run.spec_of(self.model)
+            self._spectra[step] = np.asarray(_spectrum_jit(self.params(step), cfg.model, cfg.task))
+        return self._spectra[step]
+
+    def _need_modular(self) -> None:
+        task = self.spec.task
+        if task.name != "modular":
+            raise Skip(f"the task is {task.name}, not modular arithmetic, so there is no Fourier basis over Z_p")
+        if not self.run.steps:
+            raise Skip("the run has no saved checkpoints")
+
+    # -- one function per figure: draw it and return its caption, or raise Skip ---------------------
+
+    def curves(self, path: Path) -> str:
+        plot_curves(self.metrics, self.grid, path, title=self.spec.name)
+        return ("Accuracy (left) and loss (right) over training on a log step axis, dashed train and solid test: "
+                "grokking shows as test accuracy rising long after train accuracy has reached 1.")
+
+    def weight_norm(self, path: Path) -> str:
+        figures.plot_weight_norm(self.metrics, self.grid, path, title=self.spec.name)
+        return ("The norm of all weights per setting: with weight decay it shrinks after the training set is "
+                "memorized, and in grokking runs it usually falls before test accuracy rises.")
+
+    def fourier_spectrum(self, path: Path) -> str:
+        self._need_modular()
+        norms_SxK = np.stack([self.spectrum(s) for s in self.run.steps])
+        freqs, fraction = key_frequencies(norms_SxK[-1])
+        model_figures.plot_fourier_spectrum(self.run.steps, norms_SxK, freqs, fraction, path,
+                                            title=f"{self.spec.name}, {self.label}")
+        return ("Each column is the embedding of the representative model at one checkpoint in the Fourier basis "
+                "of Z_p: a generalizing model concentrates on a few bright rows (its key frequencies), a memorizing "
+                "one stays spread over all frequencies.")
+
+    def neuron_frequencies(self, path: Path) -> str:
+        self._need_modular()
+        cfg, step = self.run.spec_of(self.model), self.run.steps[-1]
+        summary = summarize(self.params(step), cfg.model, cfg.task)
+        model_figures.plot_neuron_frequencies(summary["neurons_per_freq"], summary["neuron_fraction"],
+                                              summary["key_freqs"], path,
+                                              title=f"{self.spec.name}, {self.label}, step {step}")
+        return ("Each last-layer neuron of the representative model at the last checkpoint is assigned the frequency "
+                "that explains most of its activation over all inputs: after grokking the neurons cluster on the key "
+                "frequencies (orange) and their fractions sit near 1.")
+
+    def progress_measures(self, path: Path) -> str:
+        self._need_modular()
+        cfg = self.run.spec_of(self.model)
+        if cfg.task.op != "x+y":
+            raise Skip(f"the progress measures are defined for x+y (the restricted loss keeps cos/sin of w_k(a+b)); "
+                       f"this task is {cfg.task.op}")
+        row = self.grid.set_index("model").loc[self.model].to_dict()
+        mask = progress.train_mask(cfg.task, cfg.model, row)
+        freqs, _ = key_frequencies(self.spectrum(self.run.steps[-1]))  # those of the spectrum figure's title
+        table = [{"step": s, **progress.measures(self.params(s), cfg.model, cfg.task, mask, freqs)}
+                 for s in self.run.steps]
+        own = self.metrics[self.metrics.model == self.model].sort_values("step")
+        model_figures.plot_progress_measures(pd.DataFrame(table), freqs, path, title=f"{self.spec.name}, {self.label}",
+                                             generalized_step=first_step(own, "test_acc", TEST_FIT))
+        return ("Nanda et al.'s measures for the representative model: the excluded loss rising and the restricted "
+                "loss falling before the test loss drops means the Fourier circuit forms before the model "
+                "generalizes; a rising Gini and falling weight total show the cleanup.")
+
+    def trajectory_pca(self, path: Path) -> str:
+        if len(self.run.steps) < 2:
+            raise Skip("the run has fewer than two saved checkpoints, so there is no trajectory")
+        traj = trajectories.load_trajectory(self.run, group=0)
+        pca = trajectories.trajectory_pca(traj, n_components=2)
+        keys = figures.setting_keys(self.grid)
+        key = keys[0] if keys else ("train.seed" if "train.seed" in self.grid else None)
+        rows = self.grid.set_index("model")
+        labels = ([f"{figures.short(key)}={rows.loc[m, key]}" for m in traj.models] if key
+                  else [f"model {m}" for m in traj.models])
+        n_groups = len(self.run.groups)
+        scope = f"the models of group 0 (of {n_groups} groups of equal shapes)" if n_groups > 1 else "the models"
+        model_figures.plot_trajectory_pca(pca.coords, pca.explained_ratio, traj.steps, labels, path,
+                                          title=f"{self.spec.name}: weight trajectories of {len(traj.models)} models"
+                                                + (" (group 0)" if n_groups > 1 else "") + " in one joint PCA",
+                                          legend_title=figures.short(key) if key else "model")
+        return (f"Every one of {scope} at every checkpoint projected on the two directions along which all their "
+                f"weights vary most: models that end in the same place found the same solution, and a late turn "
+                f"of a trajectory often marks generalization.")
+
+    def phase_diagram(self, path: Path) -> str:
+        keys = figures.setting_keys(self.grid)
+        if len(keys) != 2:
+            named = f" ({', '.join(keys)})" if keys else ""
+            count = f"{len(keys)} swept axis" if len(keys) == 1 else f"{len(keys)} swept axes"
+            raise Skip(f"the sweep has {count} besides train.seed{named}; a phase diagram needs exactly two")
+        table = phase_table(self.metrics, self.grid, keys)
+        figures.plot_phase_diagram(table, keys, path, title=self.spec.name)
+        return (f"Left: the median step at which test accuracy reached {TEST_FIT} per setting (grey hatched: never "
+                f"for at least half the seeds). Right: each setting's majority class by the PAIR explorable's rule on "
+                f"the logged losses ({', '.join(CLASSES)}: no learning if the minimum train loss stays above "
+                f"{LEARNED_LOSS:g}, memorizes if the minimum test loss does, grokking if test/train loss once "
+                f"reached {GROK_RATIO:g}); look for where the boundaries between the phases run.")
+
+
+FIGURES = {
+    "curves.png": ("Loss and accuracy", Report.curves),
+    "weight_norm.png": ("Weight norm", Report.weight_norm),
+    "fourier_spectrum.png": ("Fourier spectrum of the embedding over training", Report.fourier_spectrum),
+    "neuron_frequencies.png": ("Neuron frequencies at the last checkpoint", Report.neuron_frequencies),
+    "progress_measures.png": ("Progress measures", Report.progress_measures),
+    "trajectory_pca.png": ("Weight trajectories (joint PCA)", Report.trajectory_pca),
+    "phase_diagram.png": ("Phase diagram", Report.phase_diagram),
+}
+
+
+def _draw(report: Report, file: str, title: str, draw: Callable[[Report, Path], str]) -> Entry:
+    path = report.out / file
+    try:
+        return Entry(file, title, caption=draw(report, path))
+    except Skip as reason:
+        path.unlink(missing_ok=True)  # a figure left from an earlier report would now be wrong
+        return Entry(file, title, skipped=str(reason))
+
+
+def write_index(report: Report, entries: list[Entry]) -> Path:
+    """DIR/report/index.md: what the run is, its settings table, then each figure or why it is missing."""
+    run = report.run
+    lines = [f"# Report: {report.spec.name}", "", f"Run directory: `{run.path}`; saved steps: "
+             f"{', '.join(map(str, run.steps)) or 'none'}.", "",
+             describe_run(report.spec, report.grid, len(run.groups)), "",
+             f"The one-model figures show the representative model, {report.label}: {report.why}.", "",
+             "## Settings", "", "```text", format_summary(report.metrics, report.grid), "```", "", "## Figures", ""]
+    for entry in entries:
+        lines += [f"### {entry.title}", ""]
+        if entry.skipped:
+            lines += [f"Not drawn (`{entry.file}`): {entry.skipped}.", ""]
+        else:
+            lines += [f"![{entry.title}]({entry.file})", "", entry.caption, ""]
+    path = report.out / "index.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def build_report(run_dir: str | Path, model: int | None = None) -> Path:
+    """Draw the figures of a run into DIR/report and write DIR/report/index.md; return the index's path.
+
+    Args:
+        run_dir: a run directory written by `lab sweep`.
+        model: the model for the one-model figures (default: the highest final test accuracy).
+
+    Raises:
+        LabError: run_dir is not a run, or model is not one of its models.
+    """
+    report = Report(run_dir, model)
+    report.out.mkdir(exist_ok=True)
+    entries = [_draw(report, file, title, draw) for file, (title, draw) in FIGURES.items()]
+    return write_index(report, entries)

@@ -1,0 +1,70 @@
+"""Words for a report: what a spec trains, which model stands for the sweep, and which model that is."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from lab.config import ModelConfig, Spec, TaskConfig, TrainConfig
+from lab.report.figures import setting_keys, setting_label
+
+
+def describe_task(task: TaskConfig) -> str:
+    if task.name == "modular":
+        pairs = "pairs a <= b" if task.symmetric else "pairs (a, b)"
+        return f"modular arithmetic {task.op} mod {task.p}, trained on {task.train_frac:.0%} of the {pairs}"
+    if task.name == "parity":
+        return (f"sparse parity: the label is the XOR of {task.k} of {task.n_bits} bits; {task.n_train} training "
+                f"and {task.n_test} test examples")
+    return (f"multitask sparse parity: {task.n_tasks} subtasks (Zipf exponent {task.zipf_exponent}), each the XOR "
+            f"of {task.k} of {task.n_bits} bits; {task.n_train} training and {task.n_test} test examples")
+
+
+def describe_model(model: ModelConfig) -> str:
+    if model.kind == "transformer":
+        norm = ", LayerNorm" if model.layer_norm else ", no LayerNorm"
+        return (f"{model.n_layers}-layer transformer (d_model {model.d_model}, {model.n_heads} heads of "
+                f"{model.d_head}, d_mlp {model.d_mlp}, {model.activation}{norm})")
+    embed = f"learned embedding of {model.d_embed}" if model.embedding == "learned" else f"{model.embedding} embedding"
+    return (f"MLP ({model.depth} hidden layer(s) of width {model.width}, {model.activation}, {embed}, "
+            f"operands combined by {model.combine})")
+
+
+def describe_train(train: TrainConfig) -> str:
+    batch = "full batch" if train.batch_size == 0 else f"batches of {train.batch_size}"
+    return (f"{train.optimizer} (lr {train.lr:g}, weight decay {train.weight_decay:g}), {train.steps} steps, "
+            f"{batch}, loss {train.loss}")
+
+
+def describe_run(spec: Spec, grid: pd.DataFrame, n_groups: int) -> str:
+    """A few Markdown lines: task, model, training and the grid (its size and swept values)."""
+    keys = setting_keys(grid)
+    n_settings = len(grid.groupby(keys)) if keys else 1
+    seeds = grid["train.seed"].nunique() if "train.seed" in grid else 1
+    lines = [
+        f"- **task**: {describe_task(spec.task)}",
+        f"- **model**: {describe_model(spec.model)}",
+        f"- **training**: {describe_train(spec.train)}",
+        f"- **grid**: {len(grid)} models = {n_settings} setting(s) x {seeds} seed(s), trained in {n_groups} "
+        f"group(s) of equal shapes",
+    ]
+    for key in keys:
+        values = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in sorted(grid[key].unique()))
+        lines.append(f"- **swept** `{key}`: {values} (overrides the value above)")
+    return "\n".join(lines)
+
+
+def representative_model(metrics: pd.DataFrame) -> int:
+    """The model with the highest final test accuracy (ties: lower final test loss, then lower index)."""
+    last = metrics.sort_values("step").groupby("model").tail(1)
+    best = last.sort_values(["test_acc", "test_loss", "model"], ascending=[False, True, True], na_position="last")
+    return int(best.iloc[0]["model"])
+
+
+def model_label(grid: pd.DataFrame, model: int) -> str:
+    """A model as "model 3 (weight_decay=1.0, seed=1)"."""
+    rows = grid.set_index("model")  # one column at a time, so ints stay ints
+    keys = setting_keys(grid)
+    parts = [setting_label(keys, tuple(rows.at[model, k] for k in keys))] if keys else []
+    if "train.seed" in grid:
+        parts.append(f"seed={rows.at[model, 'train.seed']}")
+    return f"model {model} ({', '.join(parts)})" if parts else f"model {model}"

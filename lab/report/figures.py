@@ -1,0 +1,145 @@
+"""Figures of a whole sweep drawn from its metrics: weight norm over training and the phase diagram.
+
+Each function takes tables (not a Run), writes one PNG (matplotlib, Agg) and returns its path.
+The figures of one model (Fourier spectra, neurons, progress measures, trajectories) are in
+`lab.report.model_figures`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.colors import ListedColormap, LogNorm  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
+
+from lab.report.phases import CLASSES  # noqa: E402
+from lab.sweeps.summary import TEST_FIT  # noqa: E402
+
+DPI = 110
+PHASE_COLORS = {"no learning": "#bdbdbd", "memorizes": "#e6550d", "grokking": "#756bb1", "generalizes": "#31a354"}
+
+
+def setting_keys(grid: pd.DataFrame) -> list[str]:
+    """The swept columns that make a setting: every grid column but model, group and train.seed."""
+    return [c for c in grid.columns if c not in ("model", "group", "train.seed")]
+
+
+def short(key: str) -> str:
+    """A swept column's name without its section: "train.weight_decay" -> "weight_decay"."""
+    return key.split(".")[-1]
+
+
+def setting_label(keys: list[str], values) -> str:
+    """A setting as "weight_decay=1.0, lr=0.01" (the same words as the curves' legend)."""
+    values = values if isinstance(values, tuple) else (values,)
+    return ", ".join(f"{short(k)}={v}" for k, v in zip(keys, values)) or "all models"
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def plot_weight_norm(metrics: pd.DataFrame, grid: pd.DataFrame, path: Path, title: str,
+                     max_settings: int = 8) -> Path:
+    """The norm of all weights over steps (log axis): per setting the mean over seeds and its range."""
+    keys = setting_keys(grid)
+    table = metrics[metrics.step > 0]
+    settings = list(table.groupby(keys, sort=False)) if keys else [((), table)]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for i, (values, part) in enumerate(settings[:max_settings]):
+        stats = part.groupby("step")["weight_norm"].agg(["mean", "min", "max"])
+        color = colors[i % len(colors)]
+        ax.plot(stats.index, stats["mean"], color=color, label=setting_label(keys, values))
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.15)
+    ax.set(xscale="log", xlabel="training step (log scale)", ylabel="norm of all weights (L2)")
+    extra = f"; first {max_settings} of {len(settings)} settings" if len(settings) > max_settings else ""
+    ax.set_title(f"{title}: weight norm over training\nline = mean over seeds, band = min..max{extra}")
+    ax.legend(fontsize=8, loc="best", title="setting", title_fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return _save(fig, path)
+
+
+def _cells(table: pd.DataFrame, axes: list[str], column: str) -> tuple[list, list, np.ndarray]:
+    """A column of the phase table as a [len(y values), len(x values)] array (x = axes[0])."""
+    xs, ys = sorted(table[axes[0]].unique()), sorted(table[axes[1]].unique())
+    out = np.full((len(ys), len(xs)), None, dtype=object)
+    for _, row in table.iterrows():
+        out[ys.index(row[axes[1]]), xs.index(row[axes[0]])] = row[column]
+    return xs, ys, out
+
+
+def _grid_axes(ax, axes: list[str], xs: list, ys: list) -> None:
+    ax.set_xticks(np.arange(len(xs) + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(len(ys) + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="white", linewidth=2)
+    ax.tick_params(which="minor", length=0)
+    ax.set_xticks(range(len(xs)), [f"{v:g}" if isinstance(v, float) else str(v) for v in xs])
+    ax.set_yticks(range(len(ys)), [f"{v:g}" if isinstance(v, float) else str(v) for v in ys])
+    ax.set(xlabel=axes[0], ylabel=axes[1])
+
+
+def plot_phase_diagram(table: pd.DataFrame, axes: list[str], path: Path, title: str) -> Path:
+    """Two heatmaps over (axes[0] x axes[1]): median step to generalize, and the majority phase class.
+
+    Args:
+        table: `lab.report.phases.phase_table` of the two axes.
+        axes: the two swept columns (x, then y).
+        path: the PNG to write.
+        title: the figure's title (the spec name).
+    """
+    xs, ys, steps = _cells(table, axes, "median_step")
+    _, _, phases = _cells(table, axes, "phase")
+    _, _, counts = _cells(table, axes, "phase_count")
+    _, _, sizes = _cells(table, axes, "models")
+    size = max(len(xs), len(ys))
+    font = 9 if size <= 5 else 7 if size <= 8 else 5
+    fig, (ax_step, ax_phase) = plt.subplots(1, 2, figsize=(7 + 0.9 * len(xs) * 2, 2.6 + 0.7 * len(ys)))
+
+    steps_YxX = np.array([[np.nan if v is None else v for v in row] for row in steps], dtype=float)
+    finite = steps_YxX[np.isfinite(steps_YxX)]
+    shown_YxX = np.where(np.isfinite(steps_YxX), np.maximum(steps_YxX, 1.0), np.nan)
+    norm = LogNorm(vmin=max(finite.min(), 1.0), vmax=max(finite.max(), 10.0)) if finite.size else None
+    image = ax_step.imshow(np.ma.masked_invalid(shown_YxX), cmap="viridis_r", norm=norm, origin="lower",
+                           aspect="auto")
+    for iy in range(len(ys)):
+        for ix in range(len(xs)):
+            value = steps_YxX[iy, ix]
+            if np.isfinite(value):
+                ax_step.text(ix, iy, f"{value:.0f}", ha="center", va="center", fontsize=font,
+                             color="white" if norm and norm(max(value, 1.0)) > 0.5 else "black")
+            else:
+                ax_step.add_patch(Rectangle((ix - 0.5, iy - 0.5), 1, 1, facecolor="#d9d9d9", hatch="//",
+                                            edgecolor="#969696", linewidth=0))
+                ax_step.text(ix, iy, "never" if sizes[iy, ix] else "", ha="center", va="center", fontsize=font)
+    if norm is not None:
+        fig.colorbar(image, ax=ax_step, label="median step (log colour scale)")
+    _grid_axes(ax_step, axes, xs, ys)
+    ax_step.set_title(f"median step to test accuracy >= {TEST_FIT}\n(grey hatched: at least half the seeds never)",
+                      fontsize=10)
+
+    index_YxX = np.array([[np.nan if v is None else CLASSES.index(v) for v in row] for row in phases], dtype=float)
+    cmap = ListedColormap([PHASE_COLORS[c] for c in CLASSES])
+    ax_phase.imshow(np.ma.masked_invalid(index_YxX), cmap=cmap, vmin=-0.5, vmax=len(CLASSES) - 0.5,
+                    origin="lower", aspect="auto")
+    for iy in range(len(ys)):
+        for ix in range(len(xs)):
+            if phases[iy, ix] is not None:
+                ax_phase.text(ix, iy, f"{phases[iy, ix]}\n{counts[iy, ix]}/{sizes[iy, ix]} seeds", ha="center",
+                              va="center", fontsize=font)
+    _grid_axes(ax_phase, axes, xs, ys)
+    ax_phase.set_title("phase of each setting (majority over seeds)\nPAIR rule on the logged train/test losses",
+                       fontsize=10)
+    ax_phase.legend(handles=[Patch(facecolor=PHASE_COLORS[c], label=c) for c in CLASSES], fontsize=8,
+                    loc="upper left", bbox_to_anchor=(1.02, 1.0), title="phase", title_fontsize=8)
+    fig.suptitle(f"{title}: phase diagram over {short(axes[0])} x {short(axes[1])}")
+    return _save(fig, path)

@@ -1,0 +1,116 @@
+"""Tests of `lab report`: the figures and index.md of a run, the PAIR phase rule, and user errors."""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_spec
+
+from lab.cli import main
+from lab.report import CLASSES, FIGURES, classify, phase_table
+from lab.sweeps.runner import run_sweep
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def two_axis_run(tmp_path_factory):
+    spec = tiny_spec(seeds=2, axes=[("train.weight_decay", (0.0, 1.0)), ("train.lr", (3e-3, 1e-2))])
+    return run_sweep(spec, tmp_path_factory.mktemp("two") / "r", progress=False)
+
+
+@pytest.fixture(scope="module")
+def one_axis_run(tmp_path_factory):
+    spec = tiny_spec(seeds=2, axes=[("train.weight_decay", (0.0, 1.0))])
+    return run_sweep(spec, tmp_path_factory.mktemp("one") / "r", progress=False)
+
+
+def _report(run_dir, capsys, *extra: str) -> tuple[str, list[str]]:
+    """Run `lab report`, check it printed the index path, and return index.md and the figures it shows."""
+    assert main(["report", str(run_dir), *extra]) == 0
+    index = run_dir / "report" / "index.md"
+    assert capsys.readouterr().out.strip() == str(index)
+    text = index.read_text()
+    return text, re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+
+
+def _check_figures(run_dir, shown: list[str]) -> None:
+    """index.md shows exactly the PNGs that exist, and each is a real, non-trivial image."""
+    on_disk = sorted(p.name for p in (run_dir / "report").glob("*.png"))
+    assert sorted(shown) == on_disk
+    for name in shown:
+        path = run_dir / "report" / name
+        assert path.read_bytes()[:8] == PNG_MAGIC, name
+        assert path.stat().st_size > 5_000, name
+        assert matplotlib.image.imread(path).ndim == 3, name
+
+
+def test_report_of_a_two_axis_run_draws_every_figure(two_axis_run, capsys):
+    text, shown = _report(two_axis_run, capsys)
+    assert shown == list(FIGURES)  # a modular x+y task over two swept axes: every figure applies
+    _check_figures(two_axis_run, shown)
+    assert text.startswith("# Report: tiny")
+    assert "modular arithmetic x+y mod 11" in text and "8 models = 4 setting(s) x 2 seed(s)" in text
+    assert "step_generalized" in text  # the settings table
+    assert "Not drawn" not in text
+    for name in shown:  # each figure has a caption under it
+        caption = text.split(f"]({name})", 1)[1].strip().split("\n", 1)[0]
+        assert len(caption) > 40 and not caption.startswith(("#", "!")), name
+
+
+def test_one_axis_run_gets_no_phase_diagram_and_says_why(one_axis_run, capsys):
+    (one_axis_run / "report").mkdir(exist_ok=True)
+    (one_axis_run / "report" / "phase_diagram.png").write_bytes(PNG_MAGIC)  # stale: must not survive
+    text, shown = _report(one_axis_run, capsys, "--model", "1")
+    assert "phase_diagram.png" not in shown
+    assert not (one_axis_run / "report" / "phase_diagram.png").exists()
+    assert re.search(r"Not drawn \(`phase_diagram.png`\): .*1 swept axis .*needs exactly two", text)
+    assert "model 1 (weight_decay=0.0, seed=1): chosen with --model" in text
+    _check_figures(one_axis_run, shown)
+
+
+def _metrics(train, test) -> pd.DataFrame:
+    return pd.DataFrame({"step": np.arange(len(train)) * 100, "train_loss": train, "test_loss": test})
+
+
+def test_classify_gives_each_of_the_four_classes():
+    flat = _metrics([2.0, 1.0, 0.5, 0.1], [2.0, 2.1, 2.2, 2.3])
+    memorized = _metrics([2.0, 1e-2, 1e-6, 1e-7], [2.0, 3.0, 4.0, 5.0])
+    grokked = _metrics([2.0, 1e-6, 1e-7, 1e-8], [2.0, 4.0, 1e-2, 1e-6])  # ratio 4 / 1e-6 = 4e6 at step 100
+    together = _metrics([2.0, 1e-2, 1e-6, 1e-7], [2.0, 2e-2, 2e-6, 3e-7])  # ratio at most 3
+    assert [classify(t) for t in (flat, memorized, grokked, together)] == list(CLASSES)
+    # The thresholds are keyword arguments.
+    assert classify(flat, learned_loss=0.5) == "memorizes"
+    assert classify(memorized, generalized_loss=3.0) == "grokking"
+    assert classify(grokked, grok_ratio=1e7) == "generalizes"
+    assert classify(together, grok_ratio=2.0) == "grokking"
+    # Diverged rows are ignored; a model that never had a finite train loss did not learn.
+    assert classify(_metrics([np.nan, np.inf], [np.nan, np.nan])) == "no learning"
+    assert classify(_metrics([2.0, 1e-7, np.nan], [3.0, 1e-7, np.nan])) == "generalizes"
+
+
+def test_phase_table_takes_the_majority_and_the_median_step():
+    rows, grid = [], []
+    for model, (wd, kind) in enumerate([(0.0, "mem"), (0.0, "mem"), (0.0, "gen"), (1.0, "gen"), (1.0, "gen"),
+                                        (1.0, "mem")]):
+        test = [2.0, 1e-6, 1e-7] if kind == "gen" else [2.0, 3.0, 3.0]
+        acc = [0.0, 1.0, 1.0] if kind == "gen" else [0.0, 0.0, 0.0]
+        rows.append(pd.DataFrame({"model": model, "step": [0, 100, 200], "train_loss": [2.0, 1e-6, 1e-7],
+                                  "test_loss": test, "test_acc": acc, "train_acc": [0.0, 1.0, 1.0]}))
+        grid.append({"model": model, "group": 0, "train.weight_decay": wd, "train.lr": 1e-3, "train.seed": model % 3})
+    table = phase_table(pd.concat(rows, ignore_index=True), pd.DataFrame(grid), ["train.weight_decay", "train.lr"])
+    assert table.phase.tolist() == ["memorizes", "generalizes"] and table.phase_count.tolist() == [2, 2]
+    assert table.median_step.tolist() == [np.inf, 100.0]  # 2 of 3 never generalized / 2 of 3 at step 100
+
+
+def test_a_folder_that_is_not_a_run_is_a_one_line_error(tmp_path, capsys, one_axis_run):
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lab: error:") and err.strip().count("\n") == 0 and "holds no lab run" in err
+    assert not (tmp_path / "report").exists()
+    assert main(["report", str(one_axis_run), "--model", "99"]) == 2
+    assert "--model 99 is not in this run" in capsys.readouterr().err
