@@ -25,15 +25,15 @@ def test_restricted_loss_equals_full_loss_for_a_model_made_of_the_kept_frequenci
     ones = jnp.ones(p * p)
     restricted, excluded = progress.split_logits(logits_NxC, p, freqs)
     np.testing.assert_allclose(restricted, logits_NxC, atol=1e-4)
-    full = float(progress._cross_entropy(logits_NxC, y_N, ones))
-    assert abs(float(progress._cross_entropy(restricted, y_N, ones)) - full) < 1e-4
+    full = float(progress._loss(logits_NxC, y_N, ones))
+    assert abs(float(progress._loss(restricted, y_N, ones)) - full) < 1e-4
     # Without its key frequencies only the class bias is left: no better than chance.
     bias_NxC = np.broadcast_to(0.5 * np.sin(np.arange(p))[None], (p * p, p))
     np.testing.assert_allclose(excluded, bias_NxC, atol=1e-4)
-    assert float(progress._cross_entropy(excluded, y_N, ones)) >= np.log(p) - 1e-3
+    assert float(progress._loss(excluded, y_N, ones)) >= np.log(p) - 1e-3
     # Keeping the wrong frequencies loses everything, too.
     wrong, _ = progress.split_logits(logits_NxC, p, [1, 3])
-    assert float(progress._cross_entropy(wrong, y_N, ones)) > full + 1.0
+    assert float(progress._loss(wrong, y_N, ones)) > full + 1.0
 
 
 def test_progress_over_saved_steps(spec_factory, tmp_path):

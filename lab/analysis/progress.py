@@ -39,10 +39,9 @@ def split_logits(logits_NxC: jax.Array, p: int, freqs: list[int]) -> tuple[jax.A
     return mean_1xC + key_NxC, logits_NxC - key_NxC
 
 
-def _cross_entropy(logits_NxC: jax.Array, y_N: jax.Array, w_N: jax.Array) -> jax.Array:
-    logp_NxC = jax.nn.log_softmax(logits_NxC.astype(jnp.float64) if jax.config.x64_enabled else logits_NxC, axis=-1)
-    nll_N = -jnp.take_along_axis(logp_NxC, y_N[:, None], axis=-1)[:, 0]
-    return jnp.sum(nll_N * w_N) / jnp.maximum(jnp.sum(w_N), 1.0)
+def _loss(logits_NxC: jax.Array, y_N: jax.Array, w_N: jax.Array, kind: str = "cross_entropy") -> jax.Array:
+    """Mean loss (the run's own loss kind) over the examples with weight > 0."""
+    return train.weighted_mean(train.per_example_loss(logits_NxC, y_N, kind), w_N)
 
 
 def gini(x: Any) -> float:
@@ -83,10 +82,11 @@ def train_mask(task: TaskConfig, model: ModelConfig, hp_row: dict[str, Any]) -> 
 
 
 def measures(params, model: ModelConfig, task: TaskConfig, train_mask_N: np.ndarray, freqs: list[int] | None = None,
-             coverage: float = 0.9) -> dict[str, Any]:
+             coverage: float = 0.9, loss: str = "cross_entropy") -> dict[str, Any]:
     """The progress measures of one model (numpy outputs).
 
-    freqs: the key frequencies (default: found from this model's embedding with `coverage`).
+    freqs: the key frequencies (default: found from this model's embedding with `coverage`);
+    loss: the run's loss kind (`spec.train.loss`), so the losses match the logged ones.
     restricted_loss is over all pairs; excluded_loss and train_loss over the training pairs.
     """
     p = task.p
@@ -101,10 +101,10 @@ def measures(params, model: ModelConfig, task: TaskConfig, train_mask_N: np.ndar
     restricted, excluded = split_logits(logits_NxC, p, list(freqs))
     w_train = jnp.asarray(train_mask_N) * valid_N
     return {
-        "train_loss": float(_cross_entropy(logits_NxC, y_N, w_train)),
-        "test_loss": float(_cross_entropy(logits_NxC, y_N, valid_N * (1 - w_train))),
-        "restricted_loss": float(_cross_entropy(restricted, y_N, valid_N)),
-        "excluded_loss": float(_cross_entropy(excluded, y_N, w_train)),
+        "train_loss": float(_loss(logits_NxC, y_N, w_train, loss)),
+        "test_loss": float(_loss(logits_NxC, y_N, valid_N * (1 - w_train), loss)),
+        "restricted_loss": float(_loss(restricted, y_N, valid_N, loss)),
+        "excluded_loss": float(_loss(excluded, y_N, w_train, loss)),
         "gini": gini(norms[1:]),
         "sum_sq_weights": float(sum(np.sum(np.square(np.asarray(w, np.float64))) for w in jax.tree.leaves(params))),
         "key_frequencies": list(freqs),
@@ -121,8 +121,8 @@ def progress_over_steps(run, model: int, freqs: list[int] | None = None) -> pd.D
     row = run.grid.set_index("model").loc[model].to_dict()
     mask = train_mask(spec.task, spec.model, row)
     if freqs is None:
-        final = measures(run.params(model, run.steps[-1]), spec.model, spec.task, mask)
+        final = measures(run.params(model, run.steps[-1]), spec.model, spec.task, mask, loss=spec.train.loss)
         freqs = final["key_frequencies"]
-    rows = [{"step": step, **measures(run.params(model, step), spec.model, spec.task, mask, freqs)}
+    rows = [{"step": step, **measures(run.params(model, step), spec.model, spec.task, mask, freqs, loss=spec.train.loss)}
             for step in run.steps]
     return pd.DataFrame(rows)

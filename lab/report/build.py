@@ -134,7 +134,8 @@ class Report:
         row = self.grid.set_index("model").loc[self.model].to_dict()
         mask = progress.train_mask(cfg.task, cfg.model, row)
         freqs, _ = key_frequencies(self.spectrum(self.run.steps[-1]))  # those of the spectrum figure's title
-        table = [{"step": s, **progress.measures(self.params(s), cfg.model, cfg.task, mask, freqs)}
+        table = [{"step": s, **progress.measures(self.params(s), cfg.model, cfg.task, mask, freqs,
+                                                       loss=cfg.train.loss)}
                  for s in self.run.steps]
         own = self.metrics[self.metrics.model == self.model].sort_values("step")
         model_figures.plot_progress_measures(pd.DataFrame(table), freqs, path, title=f"{self.spec.name}, {self.label}",
