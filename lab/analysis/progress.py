@@ -3,6 +3,7 @@ the Gini coefficient of the embedding's Fourier norms, and the total sum of squa
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jax
@@ -10,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from lab import train
+from lab import tasks, train
 from lab.analysis.fourier import embedding_weights, frequency_norms, key_frequencies
 from lab.analysis.neurons_fourier import logits_grid
 from lab.config import ModelConfig, Spec, TaskConfig
@@ -55,10 +56,8 @@ def gini(x: Any) -> float:
 
 def grid_labels(task: TaskConfig) -> np.ndarray:
     """The label of every (a, b) pair of the grid (row-major), for x+y style tasks over all pairs."""
-    from lab.tasks import all_pairs
-
-    full = TaskConfig(**{**task.__dict__, "symmetric": False})
-    ab, y = all_pairs(full)
+    full = dataclasses.replace(task, symmetric=False)
+    ab, y = tasks.all_pairs(full)
     out = np.full(task.p * task.p, -1, np.int64)
     out[ab[:, 0] * task.p + ab[:, 1]] = y
     return out
@@ -71,8 +70,7 @@ def train_mask(task: TaskConfig, model: ModelConfig, hp_row: dict[str, Any]) -> 
         data_seed=np.int32(hp_row.get("task.data_seed", task.data_seed)),
         train_frac=np.float32(hp_row.get("task.train_frac", task.train_frac)),
     )
-    n_max = round(float(hp.train_frac) * task.n_examples())
-    data = train.make_data(Spec(task=task, model=model), hp, max(1, n_max))
+    data = train.make_data(Spec(task=task, model=model), hp, tasks.n_train_max(task, float(hp.train_frac)))
     x = np.asarray(data.x_train)[np.asarray(data.w_train) > 0]
     mask = np.zeros(task.p * task.p, np.float32)
     mask[x[:, 0] * task.p + x[:, 1]] = 1.0
