@@ -51,12 +51,13 @@ def _check_figures(run_dir, shown: list[str]) -> None:
 
 def test_report_of_a_two_axis_run_draws_every_figure(two_axis_run, capsys):
     text, shown = _report(two_axis_run, capsys)
-    assert shown == list(FIGURES)  # a modular x+y task over two swept axes: every figure applies
+    # A modular x+y task over two swept axes: every figure applies but the sparse-parity one.
+    assert shown == [f for f in FIGURES if f != "parity_pruning.png"]
     _check_figures(two_axis_run, shown)
     assert text.startswith("# Report: tiny")
     assert "modular arithmetic x+y mod 11" in text and "8 models = 4 setting(s) x 2 seed(s)" in text
     assert "step_generalized" in text  # the settings table
-    assert "Not drawn" not in text
+    assert text.count("Not drawn") == 1 and "this figure is for sparse parity" in text
     for name in shown:  # each figure has a caption under it
         caption = text.split(f"]({name})", 1)[1].strip().split("\n", 1)[0]
         assert len(caption) > 40 and not caption.startswith(("#", "!")), name
@@ -114,3 +115,15 @@ def test_a_folder_that_is_not_a_run_is_a_one_line_error(tmp_path, capsys, one_ax
     assert not (tmp_path / "report").exists()
     assert main(["report", str(one_axis_run), "--model", "99"]) == 2
     assert "--model 99 is not in this run" in capsys.readouterr().err
+
+
+def test_sparse_parity_run_gets_its_own_figure_and_no_fourier_ones(tmp_path, capsys):
+    from lab.config import ModelConfig, Spec, TaskConfig, TrainConfig
+
+    spec = Spec(task=TaskConfig(name="parity", n_bits=8, k=2, n_train=100, n_test=100),
+                model=ModelConfig(kind="mlp", width=16), train=TrainConfig(steps=40, log_every=10, checkpoints=3))
+    run_dir = run_sweep(spec, tmp_path / "parity", progress=False)
+    text, shown = _report(run_dir, capsys)
+    _check_figures(run_dir, shown)
+    assert "parity_pruning.png" in shown and "fourier_spectrum.png" not in shown
+    assert "not modular arithmetic" in text

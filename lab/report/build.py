@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lab.analysis import embedding_weights, frequency_norms, key_frequencies, summarize
-from lab.analysis import progress, trajectories
+from lab.analysis import pair, progress, trajectories
 from lab.checkpoints import open_run
 from lab.errors import LabError
 from lab.plots import plot_curves
@@ -144,6 +144,21 @@ class Report:
                 "loss falling before the test loss drops means the Fourier circuit forms before the model "
                 "generalizes; a rising Gini and falling weight total show the cleanup.")
 
+    def parity_pruning(self, path: Path) -> str:
+        task = self.spec.task
+        if task.name != "parity":
+            raise Skip(f"the task is {task.name}; this figure is for sparse parity")
+        if len(self.run.steps) < 2:
+            raise Skip("the run has fewer than two saved checkpoints")
+        shares = [pair.relevant_weight_share(self.params(s)["W_in"], task.k) for s in self.run.steps]
+        own = self.metrics[self.metrics.model == self.model].sort_values("step")
+        bump = pair.loss_bump_before_generalizing(own, TEST_FIT)
+        model_figures.plot_parity_pruning(self.run.steps, shares, own, bump, task.k, task.n_bits, path,
+                                          title=f"{self.spec.name}, {self.label}")
+        return ("Left: how much of the first layer's squared weight sits on the k bits the label depends on "
+                "(weight decay prunes the distractors as the model generalizes). Right: the train loss, which "
+                "rises slightly just before test accuracy jumps (marked when found).")
+
     def trajectory_pca(self, path: Path) -> str:
         if len(self.run.steps) < 2:
             raise Skip("the run has fewer than two saved checkpoints, so there is no trajectory")
@@ -185,6 +200,7 @@ FIGURES = {
     "fourier_spectrum.png": ("Fourier spectrum of the embedding over training", Report.fourier_spectrum),
     "neuron_frequencies.png": ("Neuron frequencies at the last checkpoint", Report.neuron_frequencies),
     "progress_measures.png": ("Progress measures", Report.progress_measures),
+    "parity_pruning.png": ("Sparse parity: relevant-bit weight and the loss bump", Report.parity_pruning),
     "trajectory_pca.png": ("Weight trajectories (joint PCA)", Report.trajectory_pca),
     "phase_diagram.png": ("Phase diagram", Report.phase_diagram),
 }

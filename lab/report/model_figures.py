@@ -148,3 +148,41 @@ def plot_trajectory_pca(coords_SxMxK: np.ndarray, explained_ratio: np.ndarray, s
     ax.set_title(f"{title}\none line per model, dots at the {len(steps)} saved steps", fontsize=10)
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def plot_parity_pruning(steps: list[int], shares: list[float], metrics: pd.DataFrame, bump: dict, k: int,
+                        n_bits: int, path: Path, title: str) -> Path:
+    """Sparse parity: the first layer's weight share on the k relevant bits, and the loss bump.
+
+    Args:
+        steps, shares: saved steps and `lab.analysis.pair.relevant_weight_share` at each.
+        metrics: the model's logged metrics (step, train_loss, test_acc).
+        bump: `lab.analysis.pair.loss_bump_before_generalizing` of those metrics.
+        k, n_bits: relevant and total input bits; path: the PNG; title: the model's description.
+    """
+    fig, (ax_share, ax_loss) = plt.subplots(1, 2, figsize=(13, 4.8))
+    keep = np.asarray(steps) > 0
+    ax_share.plot(np.asarray(steps)[keep], np.asarray(shares)[keep], marker=".", color="tab:green",
+                  label=f"share of squared weight on the {k} relevant bits")
+    ax_share.axhline(k / n_bits, color="grey", linestyle=":", label=f"uniform share ({k}/{n_bits})")
+    ax_share.set(xscale="log", ylim=(0, 1.02), xlabel="training step (log scale)", ylabel="share of first-layer weight",
+                 title="the distractor bits are pruned")
+    m = metrics[metrics.step > 0].sort_values("step")
+    ax_loss.plot(m.step, m.train_loss.clip(lower=1e-12), color="black", label="train loss")
+    ax_loss.set(xscale="log", yscale="log", xlabel="training step (log scale)", ylabel="train loss",
+                title="train loss and test accuracy (a bump before generalizing is marked)")
+    ax_acc = ax_loss.twinx()
+    ax_acc.plot(m.step, m.test_acc, color="tab:blue", label="test accuracy")
+    ax_acc.set(ylim=(0, 1.02), ylabel="test accuracy")
+    for ax in (ax_share, ax_loss):
+        if np.isfinite(bump["generalized_step"]):
+            ax.axvline(bump["generalized_step"], color="tab:blue", linestyle=":",
+                       label=f"test acc >= 0.95 (step {bump['generalized_step']:.0f})")
+    if np.isfinite(bump["bump_step"]) and bump["bump_ratio"] > 1:
+        ax_loss.axvline(bump["bump_step"], color="tab:red", linestyle="--",
+                        label=f"train loss bump x{bump['bump_ratio']:.2f} (step {bump['bump_step']:.0f})")
+    ax_share.legend(fontsize=7, loc="best")
+    lines, more = ax_loss.get_legend_handles_labels(), ax_acc.get_legend_handles_labels()
+    ax_loss.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="best")
+    fig.suptitle(f"{title}: sparse parity, relevant-bit weight and the loss before generalizing")
+    return _save(fig, path)
