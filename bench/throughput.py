@@ -104,7 +104,7 @@ def forward_flops(spec: Spec, n_rows: int, plain: bool = False) -> int:
     m, t = spec.model, spec.task
     fixed = per_row = 0  # multiply-adds
     if m.kind == "transformer":
-        n_l, v, d, h, a, f, c = 3, t.p + 1, m.d_model, m.n_heads, m.n_heads * m.d_head, m.d_mlp, t.n_classes
+        n_l, v, d, a, f, c = 3, t.p + 1, m.d_model, m.n_heads * m.d_head, m.d_mlp, t.n_classes
         for layer in range(m.n_layers):
             q = n_l if plain or layer < m.n_layers - 1 else 1
             if layer == 0 and not plain:

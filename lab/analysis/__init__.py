@@ -13,6 +13,8 @@ from lab.analysis.neurons_fourier import grid_inputs, logits_grid, neuron_activa
 from lab.analysis import progress, trajectories
 
 __all__ = [
+    "progress",
+    "trajectories",
     "basis_frequencies",
     "embedding_weights",
     "fourier_2d",

@@ -25,6 +25,7 @@ from lab.train.step import (
 )
 
 __all__ = [
+    "memory", "sharding",
     "METRICS", "HParams", "Programs", "TrainState", "accuracy", "build_programs", "chunk_of_steps",
     "data_key", "evaluate", "init_state", "make_data", "make_optimizer", "model_key", "per_example_loss",
     "run_chunks", "step_key", "train_step", "weight_norm", "weighted_mean",
