@@ -22,7 +22,6 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/torch_reference.py beside this file
 
@@ -171,12 +170,7 @@ def n_train_max(spec: Spec) -> int:
 
 def hparams(spec: Spec, seeds) -> train.HParams:
     """Per-model HParams arrays [M]: the given seeds, every other field from the spec."""
-    full = lambda v, dtype=np.float32: jnp.asarray(np.full(len(seeds), v, dtype))  # noqa: E731
-    return train.HParams(
-        lr=full(spec.train.lr), weight_decay=full(spec.train.weight_decay),
-        seed=jnp.asarray(np.asarray(seeds, np.int32)), init_scale=full(spec.model.init_scale),
-        data_seed=full(spec.task.data_seed, np.int32), train_frac=full(spec.task.train_frac),
-    )
+    return jax.tree.map(jnp.asarray, train.hparams_of(spec, [{"train.seed": int(s)} for s in seeds]))
 
 
 COMPILE_EVENTS = (

@@ -20,7 +20,9 @@ ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "quadratic")
 COMBINES = ("concat", "sum")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 PRECISIONS = ("float32", "tf32", "bf16")  # matmul precision: full, TensorFloat-32, bfloat16 passes
-LOSSES = ("cross_entropy", "cross_entropy_class_mean", "mse")
+LOSSES = ("cross_entropy", "cross_entropy_class_mean", "mse", "stablemax")
+LOSS_PRECISIONS = ("float32", "float64", "exact")  # how -log p(y) is computed: see lab.train.losses
+GRAD_FILTERS = ("none", "grokfast_ema", "grokfast_ma")
 
 # Swept numbers that do not change shapes: they become arrays on the model axis.
 PER_MODEL_FIELDS = (
@@ -30,6 +32,8 @@ PER_MODEL_FIELDS = (
     "model.init_scale",
     "task.data_seed",
     "task.train_frac",
+    "train.grokfast_alpha",
+    "train.grokfast_lambda",
 )
 
 
@@ -163,7 +167,13 @@ class TrainConfig:
     eps: float = 1e-8
     momentum: float = 0.9  # sgd only
     warmup_steps: int = 0
-    loss: str = "cross_entropy"
+    loss: str = "cross_entropy"  # or cross_entropy_class_mean, mse, stablemax (Prieto et al. 2025)
+    loss_precision: str = "float32"  # float64 (delays softmax collapse) or exact (avoids it); see losses
+    grad_filter: str = "none"  # Grokfast (Lee et al. 2024): grokfast_ema or grokfast_ma
+    grokfast_alpha: float = 0.98  # EMA filter's momentum
+    grokfast_lambda: float = 2.0  # amplification of the slow gradient (EMA default 2, paper's MA 5)
+    grokfast_window: int = 100  # MA filter's window (steps)
+    orthogonal_grad: bool = False  # remove the gradient's component along the weights (Prieto et al. 2025)
     steps: int = 10_000
     batch_size: int = 0  # 0 means full batch
     model_batch: int = 0  # models vmapped at once within a group; 0: all on GPU/TPU, cache-sized on CPU
@@ -177,6 +187,11 @@ class TrainConfig:
         _choice("train.optimizer", self.optimizer, OPTIMIZERS)
         _choice("train.loss", self.loss, LOSSES)
         _choice("train.matmul_precision", self.matmul_precision, PRECISIONS)
+        _choice("train.loss_precision", self.loss_precision, LOSS_PRECISIONS)
+        _choice("train.grad_filter", self.grad_filter, GRAD_FILTERS)
+        _check(0 <= self.grokfast_alpha < 1, f"train.grokfast_alpha must be in [0, 1) (got {self.grokfast_alpha})")
+        _check(self.grokfast_lambda >= 0, f"train.grokfast_lambda must be >= 0 (got {self.grokfast_lambda})")
+        _check(self.grokfast_window >= 1, f"train.grokfast_window must be at least 1 (got {self.grokfast_window})")
         _check(self.lr > 0, f"train.lr must be positive (got {self.lr})")
         _check(self.weight_decay >= 0, f"train.weight_decay must be >= 0 (got {self.weight_decay})")
         _check(self.steps >= 1, f"train.steps must be at least 1 (got {self.steps})")
@@ -197,9 +212,20 @@ class SweepConfig:
 
     seeds: int = 1
     axes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    # named bundles of settings, one more axis of the grid ("variant"): (name, ((dotted, value), ...))
+    variants: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
 
     def validate(self) -> None:
         _check(self.seeds >= 1, f"sweep.seeds must be at least 1 (got {self.seeds})")
+        swept = {k for k, _ in self.axes}
+        for name, fields in self.variants:
+            for dotted, _ in fields:
+                _check(dotted not in swept, f"sweep.variants.{name} sets {dotted!r}, which is also a sweep axis; "
+                                            f"set it in one place")
+
+    def variant(self, name: str) -> dict[str, Any]:
+        """The dotted fields a named variant sets."""
+        return dict(dict(self.variants)[name])
 
 
 @dataclass(frozen=True)
@@ -226,9 +252,26 @@ class Spec:
         sub = dataclasses.replace(getattr(self, section), **{name: value})
         return dataclasses.replace(self, **{section: sub})
 
+    def get(self, dotted: str) -> Any:
+        """The value of one dotted field ("train.lr")."""
+        section, name = dotted.split(".", 1)
+        return getattr(getattr(self, section), name)
+
+    def replace_all(self, fields: dict[str, Any]) -> "Spec":
+        """A copy with every dotted field of fields set; a "variant" entry sets that variant's fields."""
+        out = self
+        for dotted, value in fields.items():
+            if dotted == "variant":
+                out = out.replace_all(self.sweep.variant(value))
+            else:
+                out = out.replace(dotted, value)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (JSON- and TOML-ready) of the whole spec."""
         out = {s: dataclasses.asdict(getattr(self, s)) for s in ("task", "model", "train")}
         out["sweep"] = {"seeds": self.sweep.seeds, **{k: list(v) for k, v in self.sweep.axes}}
+        if self.sweep.variants:
+            out["sweep"]["variants"] = {name: dict(fields) for name, fields in self.sweep.variants}
         out["name"] = self.name
         return out

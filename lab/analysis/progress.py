@@ -65,12 +65,9 @@ def grid_labels(task: TaskConfig) -> np.ndarray:
 
 def train_mask(task: TaskConfig, model: ModelConfig, hp_row: dict[str, Any]) -> np.ndarray:
     """1.0 on the grid pairs a model trained on (rebuilt from its data seed and train fraction)."""
-    hp = train.HParams(
-        lr=np.float32(0), weight_decay=np.float32(0), seed=np.int32(0), init_scale=np.float32(1),
-        data_seed=np.int32(hp_row.get("task.data_seed", task.data_seed)),
-        train_frac=np.float32(hp_row.get("task.train_frac", task.train_frac)),
-    )
-    data = train.make_data(Spec(task=task, model=model), hp, tasks.n_train_max(task, float(hp.train_frac)))
+    spec = Spec(task=task, model=model)
+    hp = jax.tree.map(lambda v: v[0], train.hparams_of(spec, [hp_row]))
+    data = train.make_data(spec, hp, tasks.n_train_max(task, float(hp.train_frac)))
     x = np.asarray(data.x_train)[np.asarray(data.w_train) > 0]
     mask = np.zeros(task.p * task.p, np.float32)
     mask[x[:, 0] * task.p + x[:, 1]] = 1.0

@@ -69,16 +69,24 @@ def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
     return ""
 
 
-def check_run_dir(run_dir: Path, spec_dict: dict[str, Any]) -> dict[str, Any] | None:
+def check_run_dir(run_dir: Path, spec_dict: dict[str, Any], normalize=None) -> dict[str, Any] | None:
     """The metadata of a run of the same spec in run_dir (to resume), or None if run_dir is free.
 
     A folder that is not empty and holds another spec, or no run at all, is refused untouched.
+    normalize(stored spec dict) -> spec dict fills in fields added to the lab after the run was
+    written (with their defaults), so that an older run of the same spec still resumes.
     """
     run_dir = Path(run_dir)
     if not (run_dir.exists() and any(run_dir.iterdir())):
         return None
     stored = read_run_json(run_dir)
-    diff = _first_difference(stored.get("spec", {}), _plain(spec_dict))
+    stored_spec = stored.get("spec", {})
+    if normalize is not None:
+        try:
+            stored_spec = normalize(stored_spec)
+        except LabError:
+            pass  # not a spec this lab reads: the difference below names what differs
+    diff = _first_difference(_plain(stored_spec), _plain(spec_dict))
     if diff:
         raise LabError(
             f"{run_dir} holds a run of another spec ({diff}); nothing was changed: pass another --out "
@@ -135,8 +143,11 @@ def write_metrics(group_path: Path, table: pd.DataFrame, append: bool) -> None:
     path = Path(group_path) / METRICS_FILE
     group_path.mkdir(parents=True, exist_ok=True)
     if append and path.is_file():
-        table.to_csv(path, mode="a", header=False, index=False)
-        return
+        header = path.open().readline().strip().split(",")
+        if header == list(table.columns):
+            table.to_csv(path, mode="a", header=False, index=False)
+            return
+        table = pd.concat([pd.read_csv(path), table], ignore_index=True)  # a column was added since: rewrite
     tmp = path.with_suffix(".tmp")
     table.to_csv(tmp, index=False)
     os.replace(tmp, path)

@@ -28,7 +28,7 @@ from lab.plots import plot_curves
 from lab.report import figures, model_figures
 from lab.report.describe import describe_run, model_label, representative_model
 from lab.report.phases import CLASSES, GROK_RATIO, LEARNED_LOSS, phase_table
-from lab.sweeps.summary import TEST_FIT, first_step, format_summary
+from lab.sweeps.summary import TEST_FIT, first_step, format_summary, per_model
 
 class Skip(Exception):
     """A figure that does not apply to this run; its message says why (one line in index.md)."""
@@ -103,6 +103,16 @@ class Report:
         figures.plot_weight_norm(self.metrics, self.grid, path, title=self.spec.name)
         return ("The norm of all weights per setting: with weight decay it shrinks after the training set is "
                 "memorized, and in grokking runs it usually falls before test accuracy rises.")
+
+    def softmax_collapse(self, path: Path) -> str:
+        if "train_collapse" not in self.metrics:
+            raise Skip("this run was trained before the collapse metric was logged")
+        figures.plot_metric_over_steps(self.metrics, self.grid, "train_collapse", path, self.spec.name,
+                                       "fraction of training examples with loss exactly 0",
+                                       "softmax collapse over training")
+        return ("The fraction of training examples whose float32 loss is exactly 0 (Prieto et al.'s softmax "
+                "collapse): their gradient vanishes, so once most examples collapse learning stalls unless "
+                "something else (weight decay, StableMax, an orthogonal gradient) moves the weights.")
 
     def fourier_spectrum(self, path: Path) -> str:
         self._need_modular()
@@ -179,6 +189,20 @@ class Report:
                 f"weights vary most: models that end in the same place found the same solution, and a late turn "
                 f"of a trajectory often marks generalization.")
 
+    def steps_to_generalize(self, path: Path) -> str:
+        keys = figures.setting_keys(self.grid)
+        if not keys:
+            raise Skip("nothing is swept besides train.seed, so there is no axis to plot steps against")
+        x_key = next((k for k in ("variant", "task.train_frac") if k in keys), keys[0])
+        series = [k for k in keys if k != x_key]
+        table = per_model(self.metrics).merge(self.grid, on="model")
+        figures.plot_steps_to_generalize(table, x_key, series, path, title=self.spec.name,
+                                         last_step=int(self.metrics.step.max()))
+        return (f"For each {figures.short(x_key)} (x) the first logged step at which each model's test accuracy "
+                f"reached {TEST_FIT}: one dot per model (seed), open dots at the top for models that never did within "
+                f"the run, and the median over seeds marked per setting"
+                + (f"; colours are the other swept settings ({', '.join(series)})." if series else "."))
+
     def phase_diagram(self, path: Path) -> str:
         keys = figures.setting_keys(self.grid)
         if len(keys) != 2:
@@ -197,11 +221,13 @@ class Report:
 FIGURES = {
     "curves.png": ("Loss and accuracy", Report.curves),
     "weight_norm.png": ("Weight norm", Report.weight_norm),
+    "softmax_collapse.png": ("Softmax collapse", Report.softmax_collapse),
     "fourier_spectrum.png": ("Fourier spectrum of the embedding over training", Report.fourier_spectrum),
     "neuron_frequencies.png": ("Neuron frequencies at the last checkpoint", Report.neuron_frequencies),
     "progress_measures.png": ("Progress measures", Report.progress_measures),
     "parity_pruning.png": ("Sparse parity: relevant-bit weight and the loss bump", Report.parity_pruning),
     "trajectory_pca.png": ("Weight trajectories (joint PCA)", Report.trajectory_pca),
+    "steps_to_generalize.png": ("Steps to generalize", Report.steps_to_generalize),
     "phase_diagram.png": ("Phase diagram", Report.phase_diagram),
 }
 

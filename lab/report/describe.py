@@ -19,7 +19,10 @@ def describe_task(task: TaskConfig) -> str:
             f"of {task.k} of {task.n_bits} bits; {task.n_train} training and {task.n_test} test examples")
 
 
-def describe_model(model: ModelConfig) -> str:
+def describe_model(model: ModelConfig, task: TaskConfig | None = None) -> str:
+    if task is not None and task.name != "modular":
+        return (f"MLP ({model.depth} hidden layer(s) of width {model.width}, {model.activation}) reading the "
+                f"{task.n_bits} input bits" + (" and a one-hot task id" if task.name == "multitask_parity" else ""))
     if model.kind == "transformer":
         norm = ", LayerNorm" if model.layer_norm else ", no LayerNorm"
         return (f"{model.n_layers}-layer transformer (d_model {model.d_model}, {model.n_heads} heads of "
@@ -31,8 +34,16 @@ def describe_model(model: ModelConfig) -> str:
 
 def describe_train(train: TrainConfig) -> str:
     batch = "full batch" if train.batch_size == 0 else f"batches of {train.batch_size}"
-    return (f"{train.optimizer} (lr {train.lr:g}, weight decay {train.weight_decay:g}), {train.steps} steps, "
-            f"{batch}, loss {train.loss}")
+    extras = []
+    if train.grad_filter == "grokfast_ema":
+        extras.append(f"Grokfast-EMA (alpha {train.grokfast_alpha:g}, lambda {train.grokfast_lambda:g})")
+    elif train.grad_filter == "grokfast_ma":
+        extras.append(f"Grokfast-MA (window {train.grokfast_window}, lambda {train.grokfast_lambda:g})")
+    if train.orthogonal_grad:
+        extras.append("orthogonal gradient")
+    return (f"{train.optimizer} (lr {train.lr:g}, weight decay {train.weight_decay:g})"
+            + "".join(f" + {e}" for e in extras)
+            + f", {train.steps} steps, {batch}, loss {train.loss} in {train.loss_precision}")
 
 
 def describe_run(spec: Spec, grid: pd.DataFrame, n_groups: int) -> str:
@@ -42,12 +53,17 @@ def describe_run(spec: Spec, grid: pd.DataFrame, n_groups: int) -> str:
     seeds = grid["train.seed"].nunique() if "train.seed" in grid else 1
     lines = [
         f"- **task**: {describe_task(spec.task)}",
-        f"- **model**: {describe_model(spec.model)}",
+        f"- **model**: {describe_model(spec.model, spec.task)}",
         f"- **training**: {describe_train(spec.train)}",
         f"- **grid**: {len(grid)} models = {n_settings} setting(s) x {seeds} seed(s), trained in {n_groups} "
         f"group(s) of equal shapes",
     ]
     for key in keys:
+        if key == "variant":
+            for name, fields in spec.sweep.variants:
+                sets = ", ".join(f"{k} = {v}" for k, v in fields)
+                lines.append(f"- **variant** `{name}`: {sets} (overrides the value above)")
+            continue
         values = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in sorted(grid[key].unique()))
         lines.append(f"- **swept** `{key}`: {values} (overrides the value above)")
     return "\n".join(lines)

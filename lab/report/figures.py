@@ -48,25 +48,36 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def plot_weight_norm(metrics: pd.DataFrame, grid: pd.DataFrame, path: Path, title: str,
-                     max_settings: int = 8) -> Path:
-    """The norm of all weights over steps (log axis): per setting the mean over seeds and its range."""
+def plot_metric_over_steps(metrics: pd.DataFrame, grid: pd.DataFrame, column: str, path: Path, title: str,
+                           ylabel: str, what: str, max_settings: int = 8, yscale: str = "linear") -> Path:
+    """One logged metric over steps (log axis): per setting the mean over seeds and its min..max band."""
     keys = setting_keys(grid)
     table = metrics[metrics.step > 0]
     settings = list(table.groupby(keys, sort=False)) if keys else [((), table)]
+    pooled = ""
+    if len(settings) > max_settings and len(keys) > 1:  # too many lines: one per value of the first axis
+        pooled, keys = f"; pooled over {', '.join(short(k) for k in keys[1:])}", keys[:1]
+        settings = list(table.groupby(keys, sort=False))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     fig, ax = plt.subplots(figsize=(8, 4.8))
     for i, (values, part) in enumerate(settings[:max_settings]):
-        stats = part.groupby("step")["weight_norm"].agg(["mean", "min", "max"])
+        stats = part.groupby("step")[column].agg(["mean", "min", "max"])
         color = colors[i % len(colors)]
         ax.plot(stats.index, stats["mean"], color=color, label=setting_label(keys, values))
         ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.15)
-    ax.set(xscale="log", xlabel="training step (log scale)", ylabel="norm of all weights (L2)")
+    ax.set(xscale="log", yscale=yscale, xlabel="training step (log scale)", ylabel=ylabel)
     extra = f"; first {max_settings} of {len(settings)} settings" if len(settings) > max_settings else ""
-    ax.set_title(f"{title}: weight norm over training\nline = mean over seeds, band = min..max{extra}")
+    ax.set_title(f"{title}: {what}\nline = mean over seeds{pooled}, band = min..max{extra}")
     ax.legend(fontsize=8, loc="best", title="setting", title_fontsize=8)
     ax.grid(alpha=0.3, which="both")
     return _save(fig, path)
+
+
+def plot_weight_norm(metrics: pd.DataFrame, grid: pd.DataFrame, path: Path, title: str,
+                     max_settings: int = 8) -> Path:
+    """The norm of all weights over steps (log axis): per setting the mean over seeds and its range."""
+    return plot_metric_over_steps(metrics, grid, "weight_norm", path, title, "norm of all weights (L2)",
+                                  "weight norm over training", max_settings)
 
 
 def _cells(table: pd.DataFrame, axes: list[str], column: str) -> tuple[list, list, np.ndarray]:
@@ -142,4 +153,62 @@ def plot_phase_diagram(table: pd.DataFrame, axes: list[str], path: Path, title: 
     ax_phase.legend(handles=[Patch(facecolor=PHASE_COLORS[c], label=c) for c in CLASSES], fontsize=8,
                     loc="upper left", bbox_to_anchor=(1.02, 1.0), title="phase", title_fontsize=8)
     fig.suptitle(f"{title}: phase diagram over {short(axes[0])} x {short(axes[1])}")
+    return _save(fig, path)
+
+
+def _axis_values(values: pd.Series) -> list:
+    """An axis's values in order: sorted numbers, or strings in the order they first appear."""
+    unique = list(dict.fromkeys(values.tolist()))
+    return sorted(unique) if all(isinstance(v, (int, float, np.number)) for v in unique) else unique
+
+
+def plot_steps_to_generalize(table: pd.DataFrame, x_key: str, series_keys: list[str], path: Path, title: str,
+                             last_step: int, max_series: int = 8) -> Path:
+    """Steps to test accuracy >= TEST_FIT against one swept axis: a dot per model, a line through the medians.
+
+    Args:
+        table: one row per model with step_generalized (NaN: never) and the grid's columns.
+        x_key: the swept column on the x axis (numbers on a linear axis, strings as categories).
+        series_keys: the other swept columns; each combination is one colour.
+        path: the PNG to write.
+        title: the figure's title (the spec name).
+        last_step: the run's last step (models that never generalized are drawn above it, at "never").
+    """
+    xs = _axis_values(table[x_key])
+    numeric = not isinstance(xs[0], str)
+    position = {v: (float(v) if numeric else i) for i, v in enumerate(xs)}
+    never_y = last_step * 2.0
+    series = list(table.groupby(series_keys, sort=False)) if series_keys else [((), table)]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    spread = (max(position.values()) - min(position.values()) or 1.0) * 0.012 if numeric else 0.06
+    offsets = (np.arange(min(len(series), max_series)) - (min(len(series), max_series) - 1) / 2) * spread
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.1 * len(xs) + 3), 4.8))
+    for i, (values, part) in enumerate(series[:max_series]):
+        color = colors[i % len(colors)]
+        steps = part["step_generalized"].to_numpy(float)
+        x = np.array([position[v] for v in part[x_key]]) + offsets[i]
+        done = np.isfinite(steps)
+        ax.scatter(x[done], steps[done], color=color, s=22, alpha=0.8)
+        ax.scatter(x[~done], np.full((~done).sum(), never_y), facecolors="none", edgecolors=color, s=28)
+        medians = part.assign(s=part["step_generalized"].fillna(np.inf)).groupby(x_key, sort=False)["s"].median()
+        mx = np.array([position[v] for v in medians.index]) + offsets[i]
+        order = np.argsort(mx)
+        my = np.where(np.isfinite(medians.to_numpy()), medians.to_numpy(), never_y)[order]
+        ax.plot(mx[order], my, color=color, marker="_", markersize=14, linewidth=1.5 if numeric else 0,
+                label=setting_label(series_keys, values) if series_keys else "median over seeds")
+    ax.axhline(last_step * 1.4, color="#969696", linewidth=0.8, linestyle=":")
+    ax.set_yscale("log")
+    finite = table["step_generalized"].dropna()
+    low = 10.0 ** np.floor(np.log10(max(finite.min(), 1.0))) if len(finite) else last_step / 10
+    ticks = [t for t in 10.0 ** np.arange(0, 10) if low <= t <= last_step]
+    ax.set_yticks([*ticks, never_y], [f"{t:g}" for t in ticks] + [f"never in\n{last_step:g} steps"])
+    ax.set_ylim(low * 0.8, never_y * 1.6)
+    if not numeric:
+        ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    ax.set(xlabel=x_key, ylabel=f"first step with test accuracy >= {TEST_FIT} (log)")
+    extra = f"; first {max_series} of {len(series)} series" if len(series) > max_series else ""
+    ax.set_title(f"{title}: steps to generalize per {short(x_key)}\n"
+                 f"dot = one model (open: never), line/bar = median over seeds{extra}")
+    ax.legend(fontsize=8, loc="best", title=", ".join(short(k) for k in series_keys) or None, title_fontsize=8)
+    ax.grid(alpha=0.3, which="both", axis="y")
     return _save(fig, path)

@@ -11,9 +11,8 @@ import numpy as np
 
 from lab import tasks
 from lab.config import PER_MODEL_FIELDS, Spec, SpecError
-from lab.train import HParams
+from lab.train import HParams, hparams_of
 
-HPARAM_FIELDS = dict(zip(HParams._fields, PER_MODEL_FIELDS))  # HParams name -> dotted spec field
 
 
 @dataclass(frozen=True)
@@ -24,6 +23,7 @@ class Group:
     spec: Spec  # static fields set for this group; per-model fields hold the first model's values
     models: tuple[int, ...]  # global model indices, in grid order
     rows: tuple[dict[str, Any], ...]  # each model's swept values ("train.lr": 0.001, ...)
+    numbers: tuple[dict[str, Any], ...] = ()  # each model's per-model fields, resolved (variants included)
 
     @property
     def size(self) -> int:
@@ -31,12 +31,7 @@ class Group:
 
     def hparams(self) -> HParams:
         """The per-model numbers as arrays [M] (float32, seeds int32)."""
-        cols = {}
-        for name, dotted in HPARAM_FIELDS.items():
-            section, field = dotted.split(".")
-            values = [row.get(dotted, getattr(getattr(self.spec, section), field)) for row in self.rows]
-            cols[name] = np.asarray(values, np.int32 if "seed" in name else np.float32)
-        return HParams(**cols)
+        return hparams_of(self.spec, list(self.numbers) or [resolve(self.spec, row) for row in self.rows])
 
     @property
     def shares_data(self) -> bool:
@@ -49,9 +44,19 @@ class Group:
         return tasks.n_train_max(self.spec.task, float(self.hparams().train_frac.max()))
 
 
+def resolve(spec: Spec, row: dict[str, Any]) -> dict[str, Any]:
+    """A grid row with its "variant" (if any) replaced by the dotted fields that variant sets."""
+    out = {}
+    for k, v in row.items():
+        out.update(spec.sweep.variant(v) if k == "variant" else {k: v})
+    return out
+
+
 def axes_of(spec: Spec) -> list[tuple[str, tuple[Any, ...]]]:
-    """The swept fields in file order, with train.seed (from sweep.seeds) last."""
+    """The swept fields in file order (the variants first), with train.seed (from sweep.seeds) last."""
     axes = list(spec.sweep.axes)
+    if spec.sweep.variants:
+        axes.insert(0, ("variant", tuple(name for name, _ in spec.sweep.variants)))
     if not any(k == "train.seed" for k, _ in axes):
         axes.append(("train.seed", tuple(spec.train.seed + i for i in range(spec.sweep.seeds))))
     elif spec.sweep.seeds != 1:
@@ -63,27 +68,23 @@ def expand(spec: Spec) -> list[Group]:
     """Every model of the grid, grouped by static fields; each model's spec is validated."""
     axes = axes_of(spec)
     names = [k for k, _ in axes]
-    static = [k for k in names if k not in PER_MODEL_FIELDS]
-    groups: dict[tuple, list[tuple[int, dict[str, Any]]]] = {}
+    base = {dotted: spec.get(dotted) for dotted in PER_MODEL_FIELDS}
+    groups: dict[Spec, list[tuple[int, dict[str, Any], Spec]]] = {}
     for index, values in enumerate(itertools.product(*(v for _, v in axes))):
         row = dict(zip(names, values))
-        model_spec = spec
-        for k, v in row.items():
-            model_spec = model_spec.replace(k, v)
+        model_spec = spec.replace_all(row)
         model_spec.validate()
-        groups.setdefault(tuple(row[k] for k in static), []).append((index, row))
-    out = []
-    for g, members in enumerate(groups.values()):
-        group_spec = spec
-        for k, v in members[0][1].items():
-            group_spec = group_spec.replace(k, v)
-        out.append(Group(g, group_spec, tuple(i for i, _ in members), tuple(r for _, r in members)))
-    return out
+        static_spec = model_spec.replace_all(base)  # models that differ only in per-model numbers share a group
+        groups.setdefault(static_spec, []).append((index, row, model_spec))
+    return [Group(g, members[0][2], tuple(i for i, _, _ in members), tuple(r for _, r, _ in members),
+                  tuple({dotted: m.get(dotted) for dotted in PER_MODEL_FIELDS} for _, _, m in members))
+            for g, members in enumerate(groups.values())]
 
 
 def _subgroup(parent: Group, index: int, models: list[int]) -> Group:
-    rows = dict(zip(parent.models, parent.rows))
-    return Group(index, parent.spec, tuple(models), tuple(rows[m] for m in models))
+    rows, numbers = dict(zip(parent.models, parent.rows)), dict(zip(parent.models, parent.numbers))
+    return Group(index, parent.spec, tuple(models), tuple(rows[m] for m in models),
+                 tuple(numbers[m] for m in models) if numbers else ())
 
 
 def split_groups(groups: list[Group], limit) -> list[Group]:

@@ -15,6 +15,7 @@ from lab.checkpoints import layout
 from lab.checkpoints.orbax_io import CheckpointStore
 from lab.config import Spec, TrainConfig
 from lab.sweeps.grid import Group, expand, regroup, split_groups
+from lab.sweeps.spec import spec_from_dict
 from lab.train import METRICS, build_programs, memory, run_chunks, sharding
 
 
@@ -124,7 +125,7 @@ def plan_groups(spec: Spec, stored: dict | None, say=print) -> list[Group]:
 
 def run_sweep(spec: Spec, run_dir: Path, progress: bool = True) -> Path:
     """Train every group of the spec into run_dir (resuming what is there); returns run_dir."""
-    stored = layout.check_run_dir(run_dir, spec.to_dict())
+    stored = layout.check_run_dir(run_dir, spec.to_dict(), normalize=lambda d: spec_from_dict(d).to_dict())
     talk = progress and layout.is_primary()
     groups = plan_groups(spec, stored, say=print if talk else (lambda _: None))
     grid = grid_table(groups)

@@ -60,7 +60,9 @@ def spec_from_dict(raw: dict[str, Any], name: str = "sweep") -> Spec:
         if not isinstance(values, dict):
             raise SpecError(f"[{section}] must be a table of key = value lines")
         parts[section] = cls(**{k: coerce(f"{section}.{k}", v) for k, v in _flatten(values).items()})
-    sweep_raw = _flatten(dict(raw.get("sweep", {})))
+    sweep_raw = dict(raw.get("sweep", {}))
+    variants = _variants(sweep_raw.pop("variants", {}))
+    sweep_raw = _flatten(sweep_raw)
     seeds = sweep_raw.pop("seeds", 1)
     if not isinstance(seeds, int) or isinstance(seeds, bool):
         raise SpecError(f"sweep.seeds must be int, got {type(seeds).__name__} {seeds!r}")
@@ -69,12 +71,27 @@ def spec_from_dict(raw: dict[str, Any], name: str = "sweep") -> Spec:
         if not isinstance(values, list) or not values:
             raise SpecError(f"sweep.{dotted} must be a non-empty list of values, got {values!r}")
         axes.append((dotted, tuple(coerce(dotted, v) for v in values)))
-    spec = Spec(**parts, sweep=SweepConfig(seeds=seeds, axes=tuple(axes)), name=str(raw.get("name", name)))
+    sweep = SweepConfig(seeds=seeds, axes=tuple(axes), variants=variants)
+    spec = Spec(**parts, sweep=sweep, name=str(raw.get("name", name)))
     spec.validate()
     for dotted, values in axes:  # each swept value on its own; combinations are checked by grid.expand
         for value in values:
             spec.replace(dotted, value).validate()
+    for _, fields in variants:
+        spec.replace_all(dict(fields)).validate()
     return spec
+
+
+def _variants(raw: Any) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
+    """[sweep.variants.NAME] tables of dotted fields -> ((NAME, ((dotted, value), ...)), ...)."""
+    if not isinstance(raw, dict):
+        raise SpecError("sweep.variants must be tables: [sweep.variants.NAME] with \"section.key\" = value lines")
+    out = []
+    for variant, fields in raw.items():
+        if not isinstance(fields, dict) or not fields:
+            raise SpecError(f"sweep.variants.{variant} must be a non-empty table of \"section.key\" = value lines")
+        out.append((str(variant), tuple((k, coerce(k, v)) for k, v in _flatten(fields).items())))
+    return tuple(out)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -100,9 +117,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         table = out.setdefault(section, {})
         if not isinstance(table, dict):
             raise SpecError(f"--set {key!r}: {section!r} is not a section")
+        variants = table.pop("variants", None) if section == "sweep" else None
         table = _flatten(table)
         table[rest] = value
-        out[section] = table
+        out[section] = table if variants is None else {**table, "variants": variants}
     return out
 
 

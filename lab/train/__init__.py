@@ -16,6 +16,7 @@ from lab.train.step import (
     TrainState,
     data_key,
     evaluate,
+    hparams_of,
     init_state,
     make_data,
     model_key,
@@ -27,6 +28,6 @@ from lab.train.step import (
 __all__ = [
     "memory", "sharding",
     "METRICS", "HParams", "Programs", "TrainState", "accuracy", "build_programs", "chunk_of_steps",
-    "data_key", "evaluate", "init_state", "make_data", "make_optimizer", "model_key", "per_example_loss",
+    "data_key", "evaluate", "hparams_of", "init_state", "make_data", "make_optimizer", "model_key", "per_example_loss",
     "run_chunks", "step_key", "train_step", "weight_norm", "weighted_mean",
 ]

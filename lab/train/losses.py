@@ -1,24 +1,103 @@
-"""Per-example losses and weighted means over a batch with padding weights."""
+"""Per-example losses (softmax or StableMax cross-entropy, MSE) in float32 or float64, the softmax
+collapse metric, and weighted means over a batch with padding weights."""
 
 from __future__ import annotations
+
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 
 
-def per_example_loss(logits_BxC: jax.Array, y_B: jax.Array, kind: str) -> jax.Array:
-    """Loss of each example, [B].
+def stablemax_s(x: jax.Array) -> jax.Array:
+    """StableMax's s(x) (Prieto et al. 2025): x + 1 for x >= 0, 1 / (1 - x) below; positive, increasing."""
+    return jnp.where(x >= 0, x + 1.0, 1.0 / (1.0 - jnp.minimum(x, 0.0)))
 
-    cross_entropy: -log softmax(logits)[y]; cross_entropy_class_mean: the same divided by the
-    number of classes (the PAIR explorable's convention); mse: mean over classes of
-    (logits - one_hot(y))^2.
-    """
+
+def log_stablemax(logits_BxC: jax.Array) -> jax.Array:
+    """log(s(x_i) / sum_j s(x_j)): a probability distribution that grows linearly, not exponentially."""
+    s_BxC = stablemax_s(logits_BxC)
+    return jnp.log(s_BxC) - jnp.log(jnp.sum(s_BxC, axis=-1, keepdims=True))
+
+
+def log_probs(logits_BxC: jax.Array, kind: str) -> jax.Array:
+    """Log-probabilities of the classes under the loss's normalization (StableMax or softmax)."""
+    return log_stablemax(logits_BxC) if kind == "stablemax" else jax.nn.log_softmax(logits_BxC, axis=-1)
+
+
+def _exact_nll(logits_BxC: jax.Array, y_B: jax.Array, kind: str) -> jax.Array:
+    """-log p(y) as log1p(sum_{j != y} p_j / p_y): no 1 + tiny is ever rounded, so no collapse."""
+    target_Bx1 = jnp.take_along_axis(logits_BxC, y_B[:, None], axis=-1)
+    other_BxC = jax.nn.one_hot(y_B, logits_BxC.shape[-1], dtype=bool) == 0
+    if kind == "stablemax":
+        s_BxC = stablemax_s(logits_BxC)
+        ratio_B = jnp.sum(jnp.where(other_BxC, s_BxC, 0.0), axis=-1) / stablemax_s(target_Bx1)[:, 0]
+        return jnp.log1p(ratio_B)
+    gap_B = jax.nn.logsumexp(jnp.where(other_BxC, logits_BxC - target_Bx1, -jnp.inf), axis=-1)
+    return jnp.logaddexp(gap_B, 0.0)  # log(1 + exp(gap)), accurate for very negative gaps
+
+
+def _per_example(logits_BxC: jax.Array, y_B: jax.Array, kind: str, exact: bool = False) -> jax.Array:
     n_classes = logits_BxC.shape[-1]
     if kind == "mse":
-        return jnp.mean(jnp.square(logits_BxC - jax.nn.one_hot(y_B, n_classes)), axis=-1)
-    logp_BxC = jax.nn.log_softmax(logits_BxC, axis=-1)
-    nll_B = -jnp.take_along_axis(logp_BxC, y_B[:, None], axis=-1)[:, 0]
+        return jnp.mean(jnp.square(logits_BxC - jax.nn.one_hot(y_B, n_classes, dtype=logits_BxC.dtype)), axis=-1)
+    if exact:
+        nll_B = _exact_nll(logits_BxC, y_B, kind)
+    else:
+        nll_B = -jnp.take_along_axis(log_probs(logits_BxC, kind), y_B[:, None], axis=-1)[:, 0]
     return nll_B / n_classes if kind == "cross_entropy_class_mean" else nll_B
+
+
+def per_example_loss(logits_BxC: jax.Array, y_B: jax.Array, kind: str, precision: str = "float32") -> jax.Array:
+    """Loss of each example, [B] float32.
+
+    kind: cross_entropy: -log softmax(logits)[y]; cross_entropy_class_mean: the same divided by
+    the number of classes (the PAIR explorable's convention); stablemax: -log StableMax(logits)[y]
+    (Prieto et al. 2025); mse: mean over classes of (logits - one_hot(y))^2.
+    precision: "float32" computes log-probabilities the usual way, so once the correct logit leads
+    the others by more than ~17 the loss rounds to exactly 0 and its gradient vanishes (softmax
+    collapse); "float64" does the same in float64 (as Prieto et al.; collapse moves to a lead of
+    ~37); "exact" computes log1p(sum_{j != y} p_j / p_y) in float32, which stays accurate for
+    any lead (until exp underflows, past ~87).
+    """
+    if precision == "float64":
+        return _float64_loss(kind, logits_BxC, y_B)
+    return _per_example(logits_BxC, y_B, kind, exact=precision == "exact")
+
+
+def _in_float64(kind: str, logits_BxC: jax.Array, y_B: jax.Array) -> jax.Array:
+    with jax.enable_x64(True):
+        return _per_example(logits_BxC.astype(jnp.float64), y_B, kind).astype(logits_BxC.dtype)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _float64_loss(kind: str, logits_BxC: jax.Array, y_B: jax.Array) -> jax.Array:
+    """The loss computed in float64; its gradient too (a custom VJP: JAX would build it in float32)."""
+    return _in_float64(kind, logits_BxC, y_B)
+
+
+def _float64_fwd(kind, logits_BxC, y_B):
+    return _in_float64(kind, logits_BxC, y_B), (logits_BxC, y_B)
+
+
+def _float64_bwd(kind, residuals, g_B):
+    logits_BxC, y_B = residuals
+    with jax.enable_x64(True):
+        _, vjp = jax.vjp(lambda z: _per_example(z, y_B, kind), logits_BxC.astype(jnp.float64))
+        (g_BxC,) = vjp(g_B.astype(jnp.float64))
+    return g_BxC.astype(logits_BxC.dtype), None
+
+
+_float64_loss.defvjp(_float64_fwd, _float64_bwd)
+
+
+def collapsed(logits_BxC: jax.Array, y_B: jax.Array, kind: str) -> jax.Array:
+    """1.0 where the float32 loss is exactly 0 (its gradient vanishes: softmax collapse), per example, [B].
+
+    Measured with the run's normalization (StableMax for the stablemax loss, else softmax).
+    """
+    return (_per_example(logits_BxC.astype(jnp.float32), y_B, "stablemax" if kind == "stablemax"
+                         else "cross_entropy") == 0).astype(jnp.float32)
 
 
 def weighted_mean(v_B: jax.Array, w_B: jax.Array) -> jax.Array:

@@ -16,7 +16,7 @@ import numpy as np
 
 from lab import models
 from lab.config import Spec
-from lab.train.step import HParams, init_state, make_data
+from lab.train.step import hparams_of, init_state, make_data
 
 
 def _nbytes(tree) -> int:
@@ -27,8 +27,7 @@ CPU_CACHE_BYTES = 4 << 20  # a CPU trains models in batches whose activations fi
 
 
 def _one_model_shapes(spec: Spec, n_train_max: int):
-    hp = HParams(*(np.zeros((), np.int32 if "seed" in f else np.float32) for f in HParams._fields))
-    hp = hp._replace(lr=np.float32(spec.train.lr), train_frac=np.float32(spec.task.train_frac))
+    hp = jax.tree.map(lambda v: v[0], hparams_of(spec, [{}]))
     state = jax.eval_shape(partial(init_state, spec), hp)
     data = jax.eval_shape(partial(make_data, spec, n_train_max=n_train_max), hp)
     return state, data

@@ -1,7 +1,8 @@
-"""Optimizers from optax with per-model learning rate and weight decay.
+"""Optimizers from optax with per-model learning rate, weight decay and Grokfast alpha / lambda.
 
-The learning rate and weight decay live in the optimizer state (`optax.inject_hyperparams`),
-so they can differ between the models stacked on the model axis.
+These numbers live in the optimizer state (`optax.inject_hyperparams`), so they can differ
+between the models stacked on the model axis. The gradient goes through the Grokfast filter
+(train.grad_filter), then the orthogonal projection (train.orthogonal_grad), then the optimizer.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from lab.config import TrainConfig
+from lab.train.grad_transforms import grokfast_ema, grokfast_ma, orthogonal_gradient
 
 
 def _warmup(lr: Any, warmup_steps: int):
@@ -21,22 +23,41 @@ def _warmup(lr: Any, warmup_steps: int):
     return lambda count: lr * jnp.minimum(1.0, (count + 1) / warmup_steps)
 
 
-def make_optimizer(cfg: TrainConfig, lr: Any = None, weight_decay: Any = None) -> optax.GradientTransformation:
-    """AdamW (decoupled decay), Adam or SGD with momentum (both with L2 decay added to the gradient).
+def _gradient_pieces(cfg: TrainConfig, alpha: Any, lamb: Any) -> list[optax.GradientTransformation]:
+    """The transformations applied to the loss gradient before the optimizer sees it."""
+    pieces = []
+    if cfg.grad_filter == "grokfast_ema":
+        pieces.append(grokfast_ema(alpha, lamb))
+    elif cfg.grad_filter == "grokfast_ma":
+        pieces.append(grokfast_ma(cfg.grokfast_window, lamb))
+    if cfg.orthogonal_grad:
+        pieces.append(orthogonal_gradient())
+    return pieces
 
-    lr and weight_decay may be traced per-model scalars; they default to the config's values.
+
+def make_optimizer(cfg: TrainConfig, lr: Any = None, weight_decay: Any = None, grokfast_alpha: Any = None,
+                   grokfast_lambda: Any = None) -> optax.GradientTransformation:
+    """AdamW (decoupled decay), Adam or SGD with momentum (both with L2 decay added to the gradient),
+    after the Grokfast filter and the orthogonal projection when the config asks for them.
+
+    The numbers may be traced per-model scalars; they default to the config's values.
     """
-    lr = cfg.lr if lr is None else lr
-    weight_decay = cfg.weight_decay if weight_decay is None else weight_decay
+    numbers = {"learning_rate": cfg.lr if lr is None else lr,
+               "weight_decay": cfg.weight_decay if weight_decay is None else weight_decay}
+    if cfg.grad_filter != "none":
+        numbers["grokfast_alpha"] = cfg.grokfast_alpha if grokfast_alpha is None else grokfast_alpha
+        numbers["grokfast_lambda"] = cfg.grokfast_lambda if grokfast_lambda is None else grokfast_lambda
 
-    def factory(learning_rate, weight_decay):
+    def factory(learning_rate, weight_decay, grokfast_alpha=None, grokfast_lambda=None):
         schedule = _warmup(learning_rate, cfg.warmup_steps)
+        pieces = _gradient_pieces(cfg, grokfast_alpha, grokfast_lambda)
         if cfg.optimizer == "adamw":
-            return optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=weight_decay)
-        if cfg.optimizer == "adam":
-            base = optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+            base = [optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=weight_decay)]
+        elif cfg.optimizer == "adam":
+            base = [optax.add_decayed_weights(weight_decay), optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)]
         else:
-            base = optax.sgd(schedule, momentum=cfg.momentum)
-        return optax.chain(optax.add_decayed_weights(weight_decay), base)
+            base = [optax.add_decayed_weights(weight_decay), optax.sgd(schedule, momentum=cfg.momentum)]
+        parts = [*pieces, *base]
+        return parts[0] if len(parts) == 1 else optax.chain(*parts)  # plain AdamW keeps its state layout
 
-    return optax.inject_hyperparams(factory)(learning_rate=lr, weight_decay=weight_decay)
+    return optax.inject_hyperparams(factory)(**numbers)

@@ -6,14 +6,15 @@ Everything here is written for a single model; `lab.train.loop` adds the model a
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from lab import models, tasks
-from lab.config import Spec
-from lab.train.losses import accuracy, per_example_loss, weighted_mean
+from lab.config import PER_MODEL_FIELDS, Spec
+from lab.train.losses import accuracy, collapsed, per_example_loss, weighted_mean
 from lab.train.optim import make_optimizer
 
 
@@ -26,6 +27,19 @@ class HParams(NamedTuple):
     init_scale: jax.Array
     data_seed: jax.Array
     train_frac: jax.Array
+    grokfast_alpha: jax.Array
+    grokfast_lambda: jax.Array
+
+
+HPARAM_FIELDS = dict(zip(HParams._fields, PER_MODEL_FIELDS))  # HParams name -> dotted spec field
+
+
+def hparams_of(spec: Spec, rows: list[dict[str, Any]]) -> HParams:
+    """Per-model arrays [M] (float32, seeds int32): each row's dotted values, else the spec's."""
+    cols = {name: np.asarray([row.get(dotted, spec.get(dotted)) for row in rows],
+                             np.int32 if "seed" in name else np.float32)
+            for name, dotted in HPARAM_FIELDS.items()}
+    return HParams(**cols)
 
 
 class TrainState(NamedTuple):
@@ -58,7 +72,8 @@ def init_state(spec: Spec, hp: HParams) -> TrainState:
     """Fresh parameters and optimizer state of one model."""
     init_key = jax.random.fold_in(model_key(hp.seed), 0)
     params = models.init(init_key, spec.model, spec.task, hp.init_scale)
-    opt_state = make_optimizer(spec.train, hp.lr, hp.weight_decay).init(params)
+    optimizer = make_optimizer(spec.train, hp.lr, hp.weight_decay, hp.grokfast_alpha, hp.grokfast_lambda)
+    opt_state = optimizer.init(params)
     return TrainState(params, opt_state, jnp.zeros((), jnp.int32))
 
 
@@ -70,7 +85,7 @@ def make_data(spec: Spec, hp: HParams, n_train_max: int) -> tasks.Data:
 
 def _loss(spec: Spec, params, x, y_B, w_B) -> jax.Array:
     logits_BxC = models.apply(params, x, spec.model, spec.task)
-    return weighted_mean(per_example_loss(logits_BxC, y_B, spec.train.loss), w_B)
+    return weighted_mean(per_example_loss(logits_BxC, y_B, spec.train.loss, spec.train.loss_precision), w_B)
 
 
 def train_step(spec: Spec, state: TrainState, data: tasks.Data, hp: HParams) -> tuple[TrainState, jax.Array]:
@@ -93,17 +108,21 @@ def weight_norm(params) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(jnp.square(w)) for w in jax.tree.leaves(params)))
 
 
-METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "weight_norm")
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "weight_norm", "train_collapse")
 
 
 def evaluate(spec: Spec, params, data: tasks.Data) -> dict[str, jax.Array]:
-    """Train and test loss and accuracy (over real examples) and the weight norm of one model."""
+    """Train and test loss and accuracy (over real examples), the weight norm of one model, and
+    train_collapse: the fraction of training examples whose float32 loss is exactly 0."""
     out = {"weight_norm": weight_norm(params)}
     for split, x, y_B, w_B in (
         ("train", data.x_train, data.y_train, data.w_train),
         ("test", data.x_test, data.y_test, data.w_test),
     ):
         logits_BxC = models.apply(params, x, spec.model, spec.task)
-        out[f"{split}_loss"] = weighted_mean(per_example_loss(logits_BxC, y_B, spec.train.loss), w_B)
+        loss_B = per_example_loss(logits_BxC, y_B, spec.train.loss, spec.train.loss_precision)
+        out[f"{split}_loss"] = weighted_mean(loss_B, w_B)
         out[f"{split}_acc"] = weighted_mean(accuracy(logits_BxC, y_B), w_B)
+        if split == "train":
+            out["train_collapse"] = weighted_mean(collapsed(logits_BxC, y_B, spec.train.loss), w_B)
     return out

@@ -1,0 +1,106 @@
+"""Gradient transformations from the grokking literature, as optax pieces that chain before any optimizer.
+
+    optax.chain(grokfast_ema(alpha, lamb), orthogonal_gradient(), optax.adamw(1e-3))
+
+- Grokfast (Lee et al. 2024, arXiv 2405.20233): add lambda times a low-pass filter of the gradient
+  (an exponential moving average, or the mean over a window of past steps) to the gradient, which
+  amplifies its slow component.
+- Orthogonal gradient (Prieto et al. 2025, arXiv 2501.04697, "⊥Grad"): remove from each parameter's
+  gradient its component along that parameter's weights, then rescale it to the gradient's norm, so
+  the update cannot simply scale the weights up (the naive loss minimization that ends in softmax
+  collapse).
+
+Their states are pytrees of arrays, so they live in the optimizer state, are checkpointed with it,
+and vmap over models; alpha and lambda may be traced per-model scalars.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class GrokfastEmaState(NamedTuple):
+    """The EMA of past gradients (initialized by the first gradient) and the step count."""
+
+    ema: Any
+    count: jax.Array
+
+
+def grokfast_ema(alpha: Any = 0.98, lamb: Any = 2.0) -> optax.GradientTransformation:
+    """Grokfast-EMA: ema <- alpha ema + (1 - alpha) g (ema = g at the first step); g <- g + lamb ema.
+
+    As the reference implementation, the filter starts from the first gradient, not from zeros.
+    With lamb = 0 it is the identity.
+    """
+
+    def init(params):
+        return GrokfastEmaState(jax.tree.map(jnp.zeros_like, params), jnp.zeros((), jnp.int32))
+
+    def update(updates, state, params=None):
+        del params
+        first = state.count == 0
+        ema = jax.tree.map(lambda m, g: jnp.where(first, g, alpha * m + (1 - alpha) * g), state.ema, updates)
+        out = jax.tree.map(lambda g, m: g + lamb * m, updates, ema)
+        return out, GrokfastEmaState(ema, state.count + 1)
+
+    return optax.GradientTransformation(init, update)
+
+
+class GrokfastMaState(NamedTuple):
+    """The last `window` gradients (a ring buffer [window, ...] per leaf) and the step count."""
+
+    buffer: Any
+    count: jax.Array
+
+
+def grokfast_ma(window: int = 100, lamb: Any = 5.0) -> optax.GradientTransformation:
+    """Grokfast-MA: g <- g + lamb mean(last `window` gradients, this one included).
+
+    As the reference implementation (warmup=True), the gradient passes unchanged until the window
+    is full. The buffer holds window x the parameters: mind memory for large models.
+    """
+
+    def init(params):
+        buffer = jax.tree.map(lambda w: jnp.zeros((window, *w.shape), w.dtype), params)
+        return GrokfastMaState(buffer, jnp.zeros((), jnp.int32))
+
+    def update(updates, state, params=None):
+        del params
+        slot = state.count % window
+        buffer = jax.tree.map(lambda b, g: b.at[slot].set(g), state.buffer, updates)
+        full = state.count + 1 >= window
+        out = jax.tree.map(lambda g, b: jnp.where(full, g + lamb * jnp.mean(b, axis=0), g), updates, buffer)
+        return out, GrokfastMaState(buffer, state.count + 1)
+
+    return optax.GradientTransformation(init, update)
+
+
+def orthogonal_gradient(eps: float = 1e-30) -> optax.GradientTransformation:
+    """⊥Grad: per parameter array, g <- (g - (w.g / w.w) w) * |g| / |g - (w.g / w.w) w|.
+
+    The result is orthogonal to the weights (each leaf separately) and keeps the gradient's norm.
+    Needs the params in `update`. Chain it before the optimizer (Prieto et al.'s ⊥AdamW).
+    """
+
+    def init(params):
+        del params
+        return optax.EmptyState()
+
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError("orthogonal_gradient needs the params: call update(grads, state, params)")
+
+        def project(g, w):
+            g32, w32 = g.astype(jnp.float32), w.astype(jnp.float32)
+            along = jnp.vdot(w32, g32) / (jnp.vdot(w32, w32) + eps)
+            g_perp = g32 - along * w32
+            scale = jnp.linalg.norm(g32) / (jnp.linalg.norm(g_perp) + eps)
+            return (g_perp * scale).astype(g.dtype)
+
+        return jax.tree.map(project, updates, params), state
+
+    return optax.GradientTransformation(init, update)
