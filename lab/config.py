@@ -13,7 +13,9 @@ from typing import Any
 from lab.errors import LabError
 
 MODULAR_OPS = ("x+y", "x-y", "x*y", "x/y", "x^2+y^2", "x^2+xy+y^2", "x^3+xy")
-TASKS = ("modular", "parity", "multitask_parity")
+INTEGER_OPS = ("x+y", "x-y", "x*y")  # ordinary arithmetic: the result is its own class
+TASKS = ("modular", "integer", "parity", "multitask_parity")
+TABLE_TASKS = ("modular", "integer")  # every pair of operands in [0, p), split into train and test
 MODEL_KINDS = ("mlp", "transformer")
 EMBEDDINGS = ("learned", "onehot", "circle")
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "quadratic")
@@ -56,10 +58,10 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """The data: modular arithmetic over Z_p, sparse parity, or multitask sparse parity."""
+    """The data: modular arithmetic over Z_p, integer arithmetic, sparse parity, or multitask sparse parity."""
 
     name: str = "modular"
-    # modular arithmetic
+    # modular arithmetic (and integer arithmetic: operands in [0, p), the result not reduced)
     op: str = "x+y"
     p: int = 97
     train_frac: float = 0.3
@@ -77,8 +79,8 @@ class TaskConfig:
         """Raise SpecError for parameters that describe no possible dataset."""
         _choice("task.name", self.name, TASKS)
         _check(0.0 < self.train_frac <= 1.0, f"task.train_frac must be in (0, 1] (got {self.train_frac})")
-        if self.name == "modular":
-            _choice("task.op", self.op, MODULAR_OPS)
+        if self.name in TABLE_TASKS:
+            _choice("task.op", self.op, MODULAR_OPS if self.name == "modular" else INTEGER_OPS)
             _check(self.p >= 2, f"task.p must be at least 2 (got {self.p})")
             _check(
                 self.op != "x/y" or _is_prime(self.p),
@@ -113,8 +115,22 @@ class TaskConfig:
         return n_all
 
     @property
+    def is_table(self) -> bool:
+        """Whether the task is a table of operand pairs (modular or integer arithmetic)."""
+        return self.name in TABLE_TASKS
+
+    @property
     def n_classes(self) -> int:
+        """Classes of the label: p residues, every possible integer result, or 2 for parity."""
+        if self.name == "integer":
+            low, high = self.result_range()
+            return high - low + 1
         return self.p if self.name == "modular" else 2
+
+    def result_range(self) -> tuple[int, int]:
+        """The smallest and largest result of an integer task (class c is the result low + c)."""
+        top = self.p - 1
+        return {"x+y": (0, 2 * top), "x-y": (-top, top), "x*y": (0, top * top)}[self.op]
 
 
 @dataclass(frozen=True)
@@ -243,8 +259,11 @@ class Spec:
         self.model.validate()
         self.train.validate()
         self.sweep.validate()
-        if self.task.name != "modular":
+        if not self.task.is_table:
             _check(self.model.kind == "mlp", f"task.name = {self.task.name!r} needs model.kind = 'mlp'")
+        _check(not (self.model.tie_embed and self.task.name != "modular"),
+               f"model.tie_embed needs task.name = 'modular' (the unembedding must have one row per operand value; "
+               f"{self.task.name!r} has {self.task.n_classes} classes)")
 
     def replace(self, dotted: str, value: Any) -> "Spec":
         """A copy with one dotted field ("train.lr") set to value."""

@@ -221,3 +221,43 @@ def test_multitask_vmap_and_keys(mt_batch):
 def test_validate_refuses(kwargs, field):
     with pytest.raises(SpecError, match=field.replace(".", r"\.")):
         TaskConfig(**kwargs).validate()
+
+
+@pytest.mark.parametrize("op,result", [("x+y", lambda a, b: a + b), ("x-y", lambda a, b: a - b),
+                                       ("x*y", lambda a, b: a * b)])
+def test_integer_task_labels_are_the_results_themselves(op, result):
+    cfg = TaskConfig(name="integer", op=op, p=12)
+    ab, y = all_pairs(cfg)
+    low, high = cfg.result_range()
+    values = result(ab[:, 0].astype(np.int64), ab[:, 1].astype(np.int64))
+    np.testing.assert_array_equal(y, values - low)  # class c is the result low + c, no reduction mod p
+    assert values.min() == low and values.max() == high and cfg.n_classes == high - low + 1
+    assert cfg.n_classes > cfg.p  # results beyond p are their own classes (e.g. 11 + 11 = 22)
+    data = make_modular(cfg, jax.random.key(0), 0.5, n_train_max(cfg, 0.5), as_tokens=False)
+    assert int(jnp.max(data.y_test)) < cfg.n_classes and input_dtype(cfg) == jnp.int32
+
+
+def test_integer_task_trains_and_refuses_what_has_no_meaning():
+    from lab import train
+    from lab.config import ModelConfig, Spec, TrainConfig
+
+    spec = Spec(task=TaskConfig(name="integer", op="x+y", p=10, train_frac=0.8),
+                model=ModelConfig(kind="mlp", d_embed=16, width=64),
+                train=TrainConfig(lr=1e-2, weight_decay=0.1, steps=300, log_every=300))
+    spec.validate()
+    programs = train.build_programs(spec, n_train_max(spec.task, 0.8))
+    hp = jax.tree.map(jnp.asarray, train.hparams_of(spec, [{}]))
+    state, data = programs.init(hp), programs.data(hp)
+    state, metrics = programs.chunk(state, data, hp)
+    assert float(metrics["train_acc"][0]) > 0.95  # 80 sums of digits fit in 300 steps
+    with pytest.raises(SpecError, match="task.op = 'x/y' is not allowed; choose one of x\\+y, x-y, x\\*y"):
+        TaskConfig(name="integer", op="x/y").validate()
+    with pytest.raises(SpecError, match="model.tie_embed needs task.name = 'modular'"):
+        Spec(task=TaskConfig(name="integer", p=10), model=ModelConfig(kind="mlp", tie_embed=True)).validate()
+    transformer = Spec(task=TaskConfig(name="integer", op="x*y", p=10), model=ModelConfig(kind="transformer"))
+    transformer.validate()  # allowed: tokens [a, b, =], one logit per possible product
+    from lab import models
+
+    params = models.init(jax.random.key(0), transformer.model, transformer.task)
+    tokens = jnp.asarray([[3, 7, 10], [9, 9, 10]], jnp.int32)
+    assert models.apply(params, tokens, transformer.model, transformer.task).shape == (2, 82)

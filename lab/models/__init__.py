@@ -27,13 +27,13 @@ def _module(cfg: ModelConfig, task: TaskConfig):
     """The Linen module for this model and task."""
     if cfg.kind == "transformer":
         return Transformer(cfg, n_vocab=task.p + 1, n_ctx=3, n_classes=task.n_classes)
-    n_vocab = task.p if task.name == "modular" else 0
+    n_vocab = task.p if task.is_table else 0
     return MLP(cfg, n_vocab=n_vocab, n_classes=task.n_classes)
 
 
 def _example_input(cfg: ModelConfig, task: TaskConfig) -> jax.Array:
     """A one-example batch with the right shape and dtype, for init."""
-    if task.name == "modular":
+    if task.is_table:
         return jnp.zeros((1, 3 if as_tokens(cfg) else 2), jnp.int32)
     width = task.n_bits + (task.n_tasks if task.name == "multitask_parity" else 0)
     return jnp.zeros((1, width), jnp.float32)

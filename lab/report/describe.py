@@ -9,9 +9,11 @@ from lab.report.figures import setting_keys, setting_label
 
 
 def describe_task(task: TaskConfig) -> str:
-    if task.name == "modular":
+    if task.is_table:
         pairs = "pairs a <= b" if task.symmetric else "pairs (a, b)"
-        return f"modular arithmetic {task.op} mod {task.p}, trained on {task.train_frac:.0%} of the {pairs}"
+        what = (f"modular arithmetic {task.op} mod {task.p}" if task.name == "modular" else
+                f"integer arithmetic {task.op} on [0, {task.p}) ({task.n_classes} possible results)")
+        return f"{what}, trained on {task.train_frac:.0%} of the {pairs}"
     if task.name == "parity":
         return (f"sparse parity: the label is the XOR of {task.k} of {task.n_bits} bits; {task.n_train} training "
                 f"and {task.n_test} test examples")
@@ -20,7 +22,7 @@ def describe_task(task: TaskConfig) -> str:
 
 
 def describe_model(model: ModelConfig, task: TaskConfig | None = None) -> str:
-    if task is not None and task.name != "modular":
+    if task is not None and not task.is_table:
         return (f"MLP ({model.depth} hidden layer(s) of width {model.width}, {model.activation}) reading the "
                 f"{task.n_bits} input bits" + (" and a one-hot task id" if task.name == "multitask_parity" else ""))
     if model.kind == "transformer":

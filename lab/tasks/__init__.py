@@ -1,4 +1,4 @@
-"""Datasets: modular arithmetic, sparse parity and multitask sparse parity, as `Data` tuples."""
+"""Datasets: modular and integer arithmetic, sparse parity and multitask sparse parity, as `Data` tuples."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def make_data(
     Returns:
         The model's Data.
     """
-    if cfg.name == "modular":
+    if cfg.is_table:
         return make_modular(cfg, key, train_frac, n_train_max, as_tokens)
     if cfg.name == "parity":
         return make_parity(cfg, key)
@@ -58,7 +58,7 @@ def n_train_max(cfg: TaskConfig, max_train_frac: float) -> int:
 
     Modular: round(max_train_frac * N), clipped to [1, N]; parity tasks: cfg.n_train.
     """
-    if cfg.name == "modular":
+    if cfg.is_table:
         n_all = modular_size(cfg)
         return min(max(round(max_train_frac * n_all), 1), n_all)
     return cfg.n_train
@@ -66,7 +66,7 @@ def n_train_max(cfg: TaskConfig, max_train_frac: float) -> int:
 
 def input_shape(cfg: TaskConfig, as_tokens: bool) -> tuple[int, ...]:
     """Per-example input shape: (3,) tokens or (2,) operands, (n_bits,) or (n_tasks + n_bits,)."""
-    if cfg.name == "modular":
+    if cfg.is_table:
         return (3,) if as_tokens else (2,)
     if cfg.name == "parity":
         return (cfg.n_bits,)
@@ -75,4 +75,4 @@ def input_shape(cfg: TaskConfig, as_tokens: bool) -> tuple[int, ...]:
 
 def input_dtype(cfg: TaskConfig) -> jnp.dtype:
     """Input dtype: int32 for modular (operands or tokens), float32 for the parity tasks."""
-    return jnp.dtype(jnp.int32) if cfg.name == "modular" else jnp.dtype(jnp.float32)
+    return jnp.dtype(jnp.int32) if cfg.is_table else jnp.dtype(jnp.float32)

@@ -1,4 +1,5 @@
-"""Modular arithmetic over Z_p: the table of all examples and its random train/test split."""
+"""Modular arithmetic over Z_p (and integer arithmetic on [0, p)): the table of all examples and its
+random train/test split."""
 
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ def all_pairs(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
         cfg: the task config (name "modular").
 
     Returns:
-        (ab_Nx2, y_N): numpy int32 operand pairs and their labels in [0, p), N = modular_size(cfg).
+        (ab_Nx2, y_N): numpy int32 operand pairs and their labels in [0, p) (integer task: the result
+        minus `cfg.result_range()[0]`), N = modular_size(cfg).
     """
     p = cfg.p
     a_PxP, b_PxP = np.meshgrid(np.arange(p, dtype=np.int64), np.arange(p, dtype=np.int64), indexing="ij")
@@ -63,7 +65,10 @@ def all_pairs(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
     if cfg.op == "x/y":
         keep_M &= b_M != 0
     a_N, b_N = a_M[keep_M], b_M[keep_M]
-    y_N = _OPS[cfg.op](a_N, b_N, p) % p
+    if cfg.name == "integer":  # the result itself, shifted so that the smallest result is class 0
+        y_N = _OPS[cfg.op](a_N, b_N, p) - cfg.result_range()[0]
+    else:
+        y_N = _OPS[cfg.op](a_N, b_N, p) % p
     return np.stack([a_N, b_N], axis=1).astype(np.int32), y_N.astype(np.int32)
 
 
