@@ -53,7 +53,8 @@ def _windows(values_G: np.ndarray, name: str) -> list[tuple[np.ndarray, str]]:
     span, out = high - low, []
     for width in sorted({max(1, span // d) for d in (16, 8, 4, 2)}):
         for lo in range(low, high - width + 1, max(1, width // 2)):
-            out.append((((values_G >= lo) & (values_G < lo + width)).astype(np.float64), f"{name} in [{lo}, {lo + width})"))
+            inside_G = (values_G >= lo) & (values_G < lo + width)
+            out.append((inside_G.astype(np.float64), f"{name} in [{lo}, {lo + width})"))
     return out
 
 
@@ -127,7 +128,8 @@ def score_neurons(acts_GxF: np.ndarray, task: TaskConfig) -> pd.DataFrame:
     # of frequency p / m, and the residue is the plainer description.
     best_K = np.argmax(corr_FxK >= corr_FxK.max(axis=1, keepdims=True) - TIE, axis=1)
     table = pd.DataFrame({"neuron": np.arange(corr_FxK.shape[0]), "family": family[best_K],
-                          "pattern": np.asarray(cands.description)[best_K], "score": corr_FxK[np.arange(len(best_K)), best_K],
+                          "pattern": np.asarray(cands.description)[best_K],
+                          "score": corr_FxK[np.arange(len(best_K)), best_K],
                           "dead": np.asarray(acts_GxF).std(axis=0) == 0})
     for name in FAMILIES:
         table[name] = corr_FxK[:, family == name].max(axis=1)
