@@ -66,7 +66,8 @@ def test_tables_of_every_family_are_recognized():
 def test_candidates_cover_each_family_and_drop_constant_patterns():
     cands = candidates(TaskConfig(name="modular", op="x+y", p=11))
     assert set(cands.family) == set(FAMILIES)
-    assert all(p.std() > 0 for p in cands.patterns_KxG)
+    assert all(p.std() > 1e-9 for p in cands.patterns_KxG)
+    assert "a: frequency 25 (sin)" not in candidates(TASK.__class__(name="integer", p=50)).description  # sin(pi a) = 0
 
 
 def test_prediction_and_suppression_neurons_are_found_from_weights():

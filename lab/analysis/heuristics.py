@@ -80,7 +80,7 @@ def candidates(task: TaskConfig) -> Candidates:
             rows.append((np.cos(angle_G), "periodic", f"{name}: frequency {k} (period {task.p / k:.3g})"))
             pair.append(-1)
             rows.append((np.sin(angle_G), "periodic", f"{name}: frequency {k} (sin)"))
-    keep = [i for i, (p, _, _) in enumerate(rows) if p.std() > 0]  # constant patterns say nothing
+    keep = [i for i, (p, _, _) in enumerate(rows) if p.std() > 1e-9]  # constant patterns (sin(pi a) = 0) say nothing
     remap = {old: new for new, old in enumerate(keep)}
     return Candidates(np.stack([rows[i][0] for i in keep]), tuple(rows[i][1] for i in keep),
                       tuple(rows[i][2] for i in keep), tuple(remap.get(pair[i], -1) for i in keep))
