@@ -35,6 +35,11 @@ def grid_table(groups: list[Group]) -> pd.DataFrame:
 
 def _metrics_rows(step: int, models: tuple[int, ...], metrics: dict[str, np.ndarray]) -> pd.DataFrame:
     table = pd.DataFrame({k: np.asarray(metrics[k]) for k in (*METRICS, "nonfinite")})
+    for key in ("test_loss_tasks", "test_acc_tasks"):  # per-subtask columns: test_acc_task_0, ...
+        if key in metrics:
+            per_MxT = np.asarray(metrics[key])
+            for t in range(per_MxT.shape[1]):
+                table[f"{key[:-6]}_task_{t}"] = per_MxT[:, t]
     table.insert(0, "model", models)
     table.insert(0, "step", step)
     return table
