@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+import lab
 from lab.config import ModelConfig, Spec, TaskConfig, TrainConfig
 from lab.sweeps.runner import run_sweep
 from lab.tasks import make_multitask_parity
 from lab.train import data_key
-
-import lab
 
 
 def _spec(n_tasks: int, steps: int) -> Spec:
