@@ -38,3 +38,29 @@ def test_a_model_trained_on_a_single_easy_skill_learns_it(tmp_path):
     last = run.metrics[run.metrics.step == run.metrics.step.max()].iloc[0]
     first = run.metrics[run.metrics.step == 0].iloc[0]
     assert first.test_acc_task_0 < 0.7 and last.test_acc_task_0 > 0.95
+
+
+def test_skill_steps_and_the_power_law_fit_on_synthetic_data():
+    import pandas as pd
+    import pytest
+
+    from lab.analysis.emergence import fit_power_law, skill_steps
+
+    rows = []
+    for step in range(0, 1000, 100):  # skill 0 learned at 200, skill 1 at 500, skill 2 never
+        rows.append({"model": 0, "step": step, "test_acc_task_0": float(step >= 200),
+                     "test_acc_task_1": 0.5 + 0.5 * (step >= 500), "test_acc_task_2": 0.5})
+    table = skill_steps(pd.DataFrame(rows))
+    assert table.step.tolist()[:2] == [200.0, 500.0] and np.isnan(table.step[2])
+    with pytest.raises(ValueError, match="no per-skill columns"):
+        skill_steps(pd.DataFrame(rows)[["model", "step"]])
+
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1e3, 1e6, 12)
+    y = 7.0 * x**-0.34 * np.exp(0.03 * rng.normal(size=x.size))  # 3% multiplicative noise
+    fit = fit_power_law(x, y)
+    assert abs(fit.exponent - 0.34) < 0.02 and fit.exponent_low < 0.34 < fit.exponent_high
+    assert 0 < fit.stderr < 0.02 and abs(fit.prefactor - 7.0) / 7.0 < 0.3
+    np.testing.assert_allclose(fit(x), y, rtol=0.1)
+    with pytest.raises(ValueError, match="at least 3 positive points"):
+        fit_power_law([1, 2], [1, 2])
