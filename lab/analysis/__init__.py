@@ -10,10 +10,13 @@ from lab.analysis.fourier import (
     neuron_frequencies,
 )
 from lab.analysis.neurons_fourier import grid_inputs, logits_grid, neuron_activations_grid, summarize
-from lab.analysis import progress, trajectories
+from lab.analysis import emergence, heuristics, progress, roles, trajectories
 
 __all__ = [
+    "emergence",
+    "heuristics",
     "progress",
+    "roles",
     "trajectories",
     "basis_frequencies",
     "embedding_weights",
