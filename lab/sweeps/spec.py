@@ -90,7 +90,12 @@ def _variants(raw: Any) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
     for variant, fields in raw.items():
         if not isinstance(fields, dict) or not fields:
             raise SpecError(f"sweep.variants.{variant} must be a non-empty table of \"section.key\" = value lines")
-        out.append((str(variant), tuple((k, coerce(k, v)) for k, v in _flatten(fields).items())))
+        try:
+            out.append((str(variant), tuple((k, coerce(k, v)) for k, v in _flatten(fields).items())))
+        except SpecError as e:
+            hint = (" (a variant name with a dot must be quoted: [sweep.variants.\"name.with.dot\"])"
+                    if "fields start with" in str(e) else "")
+            raise SpecError(f"sweep.variants.{variant}: {e}{hint}") from None
     return tuple(out)
 
 
