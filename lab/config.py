@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+import math
 from typing import Any
 
 from lab.errors import LabError
 
 MODULAR_OPS = ("x+y", "x-y", "x*y", "x/y", "x^2+y^2", "x^2+xy+y^2", "x^3+xy")
 INTEGER_OPS = ("x+y", "x-y", "x*y")  # ordinary arithmetic: the result is its own class
-TASKS = ("modular", "integer", "parity", "multitask_parity")
+TASKS = ("modular", "integer", "parity", "multitask_parity", "skill_composition")
 TABLE_TASKS = ("modular", "integer")  # every pair of operands in [0, p), split into train and test
 MODEL_KINDS = ("mlp", "transformer")
 EMBEDDINGS = ("learned", "onehot", "circle")
@@ -74,6 +75,7 @@ class TaskConfig:
     n_test: int = 5000
     n_tasks: int = 10
     zipf_exponent: float = 1.4
+    compose_k: int = 2  # skill_composition: skills each example needs at once
 
     def validate(self) -> None:
         """Raise SpecError for parameters that describe no possible dataset."""
@@ -99,6 +101,12 @@ class TaskConfig:
             if self.name == "multitask_parity":
                 _check(self.n_tasks >= 1, f"task.n_tasks must be at least 1 (got {self.n_tasks})")
                 _check(self.zipf_exponent >= 0, f"task.zipf_exponent must be >= 0 (got {self.zipf_exponent})")
+            elif self.name == "skill_composition":
+                _check(1 <= self.compose_k <= self.n_tasks,
+                       f"task.compose_k must be in [1, task.n_tasks = {self.n_tasks}] (got {self.compose_k})")
+                n_tuples = math.comb(self.n_tasks, self.compose_k)
+                _check(n_tuples >= 2, f"task.n_tasks = {self.n_tasks} and task.compose_k = {self.compose_k} give "
+                                      f"{n_tuples} skill tuple(s); at least 2 are needed to hold one out")
             else:
                 n_all = 2**self.n_bits
                 _check(

@@ -64,3 +64,44 @@ def test_skill_steps_and_the_power_law_fit_on_synthetic_data():
     np.testing.assert_allclose(fit(x), y, rtol=0.1)
     with pytest.raises(ValueError, match="at least 3 positive points"):
         fit_power_law([1, 2], [1, 2])
+
+
+def test_skill_composition_labels_and_held_out_tuples():
+    import jax
+    import pytest
+
+    from lab.config import SpecError
+    from lab.tasks import make_composition, skill_subsets, skill_tuples
+
+    cfg = TaskConfig(name="skill_composition", n_bits=12, k=2, n_tasks=5, compose_k=2, n_train=4000, n_test=500,
+                     train_frac=0.6)
+    cfg.validate()
+    tuples = skill_tuples(cfg)
+    assert tuples.shape == (10, 2)
+    data = jax.jit(make_composition, static_argnums=0)(cfg, jax.random.key(3), 0.6)
+    seen, held = set(np.asarray(data.t_train).tolist()), set(np.asarray(data.t_test).tolist())
+    assert len(seen) == 6 and len(held) == 4 and not seen & held  # 60% of 10 tuples trained, the rest held out
+    subsets = np.asarray(skill_subsets(cfg, jax.random.key(3)))
+    assert len(set(subsets.ravel().tolist())) == 10  # 5 skills x 2 bits, disjoint
+    x, y, t = np.asarray(data.x_test), np.asarray(data.y_test), np.asarray(data.t_test)
+    bits01 = (x[:, 5:] < 0).astype(int)  # to_pm1 maps bit 1 to -1
+    for row in range(200):
+        skills = tuples[t[row]]
+        assert np.flatnonzero(x[row, :5]).tolist() == sorted(skills)  # the multi-hot prefix names the skills
+        assert y[row] == bits01[row, subsets[skills].ravel()].sum() % 2  # parity of all their bits
+    assert 0.4 < y.mean() < 0.6
+    with pytest.raises(SpecError, match="task.compose_k must be in"):
+        TaskConfig(name="skill_composition", n_tasks=3, compose_k=4).validate()
+    with pytest.raises(SpecError, match="at least 2 are needed"):
+        TaskConfig(name="skill_composition", n_tasks=3, compose_k=3).validate()
+
+
+def test_a_model_trains_on_skill_composition(tmp_path):
+    spec = Spec(task=TaskConfig(name="skill_composition", n_bits=10, k=2, n_tasks=4, compose_k=1, n_train=2000,
+                                n_test=300, train_frac=0.75),
+                model=ModelConfig(kind="mlp", width=64),
+                train=TrainConfig(lr=3e-3, weight_decay=0.1, steps=400, log_every=200, checkpoints=1), name="compose")
+    run = lab.open(run_sweep(spec, tmp_path / "run", progress=False))
+    last = run.metrics[run.metrics.step == 400].iloc[0]
+    assert last.train_acc > 0.95  # the 3 trained single skills are learned
+    assert "skill composition: 4 skills" in __import__("lab.report.describe", fromlist=["x"]).describe_task(spec.task)

@@ -35,7 +35,7 @@ def _example_input(cfg: ModelConfig, task: TaskConfig) -> jax.Array:
     """A one-example batch with the right shape and dtype, for init."""
     if task.is_table:
         return jnp.zeros((1, 3 if as_tokens(cfg) else 2), jnp.int32)
-    width = task.n_bits + (task.n_tasks if task.name == "multitask_parity" else 0)
+    width = task.n_bits + (0 if task.name == "parity" else task.n_tasks)  # skill prefix for the multi-skill tasks
     return jnp.zeros((1, width), jnp.float32)
 
 

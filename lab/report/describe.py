@@ -17,6 +17,10 @@ def describe_task(task: TaskConfig) -> str:
     if task.name == "parity":
         return (f"sparse parity: the label is the XOR of {task.k} of {task.n_bits} bits; {task.n_train} training "
                 f"and {task.n_test} test examples")
+    if task.name == "skill_composition":
+        return (f"skill composition: {task.n_tasks} skills (parities of {task.k} of {task.n_bits} bits), each example "
+                f"needs {task.compose_k} at once; trained on {task.train_frac:.0%} of the skill tuples, tested on the "
+                f"others; {task.n_train} training and {task.n_test} test examples")
     return (f"multitask sparse parity: {task.n_tasks} subtasks (Zipf exponent {task.zipf_exponent}), each the XOR "
             f"of {task.k} of {task.n_bits} bits; {task.n_train} training and {task.n_test} test examples")
 
@@ -24,7 +28,8 @@ def describe_task(task: TaskConfig) -> str:
 def describe_model(model: ModelConfig, task: TaskConfig | None = None) -> str:
     if task is not None and not task.is_table:
         return (f"MLP ({model.depth} hidden layer(s) of width {model.width}, {model.activation}) reading the "
-                f"{task.n_bits} input bits" + (" and a one-hot task id" if task.name == "multitask_parity" else ""))
+                f"{task.n_bits} input bits" + ({"multitask_parity": " and a one-hot task id",
+                                             "skill_composition": " and a multi-hot skill prefix"}.get(task.name, "")))
     if model.kind == "transformer":
         norm = ", LayerNorm" if model.layer_norm else ", no LayerNorm"
         return (f"{model.n_layers}-layer transformer (d_model {model.d_model}, {model.n_heads} heads of "

@@ -1,4 +1,5 @@
-"""Datasets: modular and integer arithmetic, sparse parity and multitask sparse parity, as `Data` tuples."""
+"""Datasets: modular and integer arithmetic, sparse parity, multitask sparse parity and skill
+composition, as `Data` tuples."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from lab.config import TaskConfig
+from lab.tasks.composition import make_composition, skill_subsets, skill_tuples
 from lab.tasks.data import Data
 from lab.tasks.modular import all_pairs, make_modular, modular_size
 from lab.tasks.multitask_parity import make_multitask_parity, task_subsets, zipf_probs
@@ -16,12 +18,15 @@ __all__ = [
     "all_pairs",
     "input_dtype",
     "input_shape",
+    "make_composition",
     "make_data",
     "make_modular",
     "make_multitask_parity",
     "make_parity",
     "modular_size",
     "n_train_max",
+    "skill_subsets",
+    "skill_tuples",
     "task_subsets",
     "zipf_probs",
 ]
@@ -50,6 +55,8 @@ def make_data(
         return make_parity(cfg, key)
     if cfg.name == "multitask_parity":
         return make_multitask_parity(cfg, key)
+    if cfg.name == "skill_composition":
+        return make_composition(cfg, key, train_frac)
     raise ValueError(f"unknown task.name {cfg.name!r}")
 
 
