@@ -7,8 +7,8 @@ that names the field and what is allowed.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 from lab.errors import LabError
