@@ -95,3 +95,20 @@ fig.tight_layout()
 out = "docs/figures/08_heuristic_neurons.png"
 fig.savefig(out, dpi=100)
 print("wrote", out)
+
+# Ablations: mean-ablate the neurons that match heuristics best against as many random neurons.
+from lab.analysis.ablation import ablate_neurons, random_ablations  # noqa: E402
+
+y_all = all_pairs(task)[1]
+print("mean ablation over the whole (a, b) table (accuracy; random: mean and range over 20 draws):")
+for model, (table, _) in final.items():
+    cfg = run.spec_of(model)
+    params = run.params(model)
+    base = ablate_neurons(params, cfg.model, task, x, y_all)["accuracy"]
+    ranked = table[~table.dead].sort_values("score", ascending=False).neuron.to_numpy()
+    parts = []
+    for n in (4, 16, 64):
+        top = ablate_neurons(params, cfg.model, task, x, y_all, ranked[:n], mode="mean")["accuracy"]
+        rand = random_ablations(params, cfg.model, task, x, y_all, n, n_draws=20, seed=model)
+        parts.append(f"{n} best-matching {top:.3f} vs random {rand.mean():.3f} [{rand.min():.3f}, {rand.max():.3f}]")
+    print(f"  model {model}: none {base:.3f}; " + "; ".join(parts))

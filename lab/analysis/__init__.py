@@ -10,9 +10,10 @@ from lab.analysis.fourier import (
     neuron_frequencies,
 )
 from lab.analysis.neurons_fourier import grid_inputs, logits_grid, neuron_activations_grid, summarize
-from lab.analysis import emergence, heuristics, progress, roles, trajectories
+from lab.analysis import ablation, emergence, heuristics, progress, roles, trajectories
 
 __all__ = [
+    "ablation",
     "emergence",
     "heuristics",
     "progress",
