@@ -10,15 +10,17 @@ from lab.analysis.fourier import (
     neuron_frequencies,
 )
 from lab.analysis.neurons_fourier import grid_inputs, logits_grid, neuron_activations_grid, summarize
-from lab.analysis import ablation, emergence, heuristics, progress, roles, trajectories
+from lab.analysis import ablation, activations, emergence, heuristics, progress, roles, trajectories, universality
 
 __all__ = [
     "ablation",
+    "activations",
     "emergence",
     "heuristics",
     "progress",
     "roles",
     "trajectories",
+    "universality",
     "basis_frequencies",
     "embedding_weights",
     "fourier_2d",

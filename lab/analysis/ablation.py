@@ -1,47 +1,268 @@
-"""Ablations of MLP neurons: zero or mean-replace any set of hidden neurons of the last layer and
-measure loss and accuracy; the same for random sets of equal size, as the baseline.
+"""Ablations: zero or mean-replace any set of MLP neurons (the last hidden layer of an MLP, the last
+block's MLP of a transformer) and of attention heads (a transformer's last block), and measure loss
+and accuracy; the same for random sets of neurons of equal size, as the baseline.
 
-    out = ablate_neurons(params, model_cfg, task_cfg, x, y, neurons=[3, 17], mode="mean")
-    draws = random_ablations(params, model_cfg, task_cfg, x, y, n_neurons=2, n_draws=100, seed=0)
+    out = ablate(params, model_cfg, task_cfg, x, y, neurons=[3, 17], mode="mean")   # {"loss", "accuracy"}
+    out = ablate(params, model_cfg, task_cfg, x, y, heads=[1])                        # zero head 1's output
+    draws = random_ablation_baseline(params, model_cfg, task_cfg, x, y, n_neurons=2, n_draws=100)
+    table = ablation_over_steps(run, model=0, neurons=[3, 17])                        # one row per saved step
 
-For an MLP the last hidden layer feeds the readout linearly, so the ablated logits are the
-readout of the edited activations; no model code changes. (Transformers: not yet.)
+The model does the replacing (`lab.models.apply(..., ablate=...)`): a neuron's post-activation or a
+head's output z (before W_O) is set to 0 or to its mean over the inputs, at the last position for
+transformers (the only one the readout sees). Masks are arrays, so every ablation of a model shares
+one compiled forward pass. `ablate_neurons` and `random_ablations` are the earlier, MLP-only API.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import jax
+import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
 from lab import models
-from lab.config import ModelConfig, TaskConfig
+from lab.analysis.activations import (
+    activation_table,
+    complete_dataset,
+    map_chunks,
+    mlp_layer_name,
+    sample_dataset,
+)
+from lab.config import ModelConfig, SpecError, TaskConfig
+from lab.errors import LabError
 from lab.train.losses import accuracy, per_example_loss
 
+MODES = ("zero", "mean")
 
-def _readout(params: dict, post_NxF: np.ndarray, model_cfg: ModelConfig) -> np.ndarray:
-    """Logits from the last hidden layer's activations (as `lab.models.linen.MLP` reads them out)."""
-    if model_cfg.tie_embed:
-        return post_NxF @ (np.asarray(params["W_out"]) @ np.asarray(params["W_E"]).T)
-    logits_NxC = post_NxF @ np.asarray(params["W_out"])
-    return logits_NxC + np.asarray(params["b_out"])[None] if model_cfg.bias else logits_NxC
+
+def n_neurons_of(model_cfg: ModelConfig) -> int:
+    """Neurons of the ablatable layer: the MLP's width or the transformer's d_mlp."""
+    return model_cfg.d_mlp if model_cfg.kind == "transformer" else model_cfg.width
+
+
+def _heads_name(model_cfg: ModelConfig) -> str:
+    """The `lab.models.head_outputs` key of the last block's head outputs."""
+    return f"block_{model_cfg.n_layers - 1}_attn/z"
+
+
+def _mask(units: Any, n: int, what: str) -> np.ndarray:
+    """A bool mask [n] from indices or a bool mask (None: nothing)."""
+    if units is None:
+        return np.zeros(n, bool)
+    units = np.asarray(units)
+    if units.dtype == bool:
+        if units.shape != (n,):
+            raise LabError(f"a mask of {what} must have shape ({n},) (got {units.shape})")
+        return units
+    idx = units.astype(np.int64).ravel()
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise LabError(f"{what} indices must be in [0, {n}) (got {idx.min()}..{idx.max()})")
+    mask = np.zeros(n, bool)
+    mask[idx] = True
+    return mask
+
+
+def _mean_chunk(params, x, model_cfg: ModelConfig, task_cfg: TaskConfig) -> dict[str, jax.Array]:
+    """Per-example activations whose means mean ablation uses."""
+    _, acts = models.apply_with_activations(params, x, model_cfg, task_cfg)
+    post = acts[mlp_layer_name(model_cfg)]
+    out = {"neurons": post[:, -1] if model_cfg.kind == "transformer" else post}
+    if model_cfg.kind == "transformer":
+        out["heads"] = models.head_outputs(params, x, model_cfg, task_cfg)[_heads_name(model_cfg)][:, -1]
+    return out
+
+
+_mean_chunk_jit = jax.jit(_mean_chunk, static_argnums=(2, 3))
+
+
+def mean_activations(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any,
+                     chunk: int = 4096) -> dict[str, np.ndarray]:
+    """The mean over inputs x of what mean ablation replaces.
+
+    Args:
+        params: one model's parameters.
+        model_cfg: the model config.
+        task_cfg: the task config.
+        x: inputs [N, ...].
+        chunk: rows per forward pass.
+
+    Returns:
+        {"neurons": [F]} post-activations of the last MLP layer (last position) and, for
+        transformers, "heads": [H, E] the last block's head outputs z at the last position.
+    """
+    params = jax.device_put(params)
+    per_row = map_chunks(lambda x_c: _mean_chunk_jit(params, x_c, model_cfg, task_cfg), x, chunk=chunk)
+    return {name: v.mean(axis=0, dtype=np.float64).astype(np.float32) for name, v in per_row.items()}
+
+
+def ablation_spec(model_cfg: ModelConfig, neurons: Any = None, heads: Any = None, mode: str = "zero",
+                  mean_acts: Any = None) -> dict[str, tuple[jax.Array, jax.Array]]:
+    """The `ablate` argument of `lab.models.apply` for a set of neurons and heads.
+
+    Args:
+        model_cfg: the model config.
+        neurons: indices (or a bool mask [F]) of the last MLP layer's neurons; None: none.
+        heads: indices (or a bool mask [H]) of the last block's heads (transformers); None: none.
+        mode: "zero" or "mean".
+        mean_acts: mean mode's values: `mean_activations`' dict, or an [F] array of neuron means.
+
+    Returns:
+        {"neurons": (ablated_F, value_F)} and, for transformers, "heads": (ablated_H, value_HxE);
+        entries are always present (all False when nothing is ablated) so compiles are shared.
+    """
+    if mode not in MODES:
+        raise SpecError(f"mode must be 'zero' or 'mean' (got {mode!r})")
+    is_transformer = model_cfg.kind == "transformer"
+    if heads is not None and not is_transformer and np.size(heads):
+        raise LabError("heads can be ablated only in transformers; this model is an MLP")
+    n_f = n_neurons_of(model_cfg)
+    means = mean_acts if isinstance(mean_acts, dict) or mean_acts is None else {"neurons": mean_acts}
+    if mode == "mean" and means is None:
+        raise LabError("mean ablation needs mean_acts (see mean_activations)")
+    value_F = np.zeros(n_f, np.float32) if mode == "zero" else np.asarray(means["neurons"], np.float32)
+    if value_F.shape != (n_f,):
+        raise LabError(f"mean_acts['neurons'] must have shape ({n_f},) (got {value_F.shape})")
+    spec = {"neurons": (jnp.asarray(_mask(neurons, n_f, "neuron")), jnp.asarray(value_F))}
+    if is_transformer:
+        shape = (model_cfg.n_heads, model_cfg.d_head)
+        value_HxE = np.zeros(shape, np.float32) if mode == "zero" else np.asarray(means["heads"], np.float32)
+        if value_HxE.shape != shape:
+            raise LabError(f"mean_acts['heads'] must have shape {shape} (got {value_HxE.shape})")
+        spec["heads"] = (jnp.asarray(_mask(heads, model_cfg.n_heads, "head")), jnp.asarray(value_HxE))
+    return spec
+
+
+def _score_chunk(params, x, y_B, spec, model_cfg: ModelConfig, task_cfg: TaskConfig, loss: str):
+    """Per-example loss and correctness of the ablated model, [B] each."""
+    logits_BxC = models.apply(params, x, model_cfg, task_cfg, spec)
+    return per_example_loss(logits_BxC, y_B, loss), accuracy(logits_BxC, y_B)
+
+
+_score_chunk_jit = jax.jit(_score_chunk, static_argnums=(4, 5, 6))
+
+
+def _scores(params, model_cfg, task_cfg, x, y, spec, loss: str, chunk: int) -> dict[str, float]:
+    """Mean loss and accuracy over (x, y) with the given ablation spec."""
+    y_N = jnp.asarray(np.asarray(y), jnp.int32)
+    if y_N.shape[0] != x.shape[0]:
+        raise LabError(f"x and y must have the same number of rows (got {x.shape[0]} and {y_N.shape[0]})")
+    params = jax.device_put(params)
+    loss_N, correct_N = map_chunks(lambda x_c, y_c: _score_chunk_jit(params, x_c, y_c, spec, model_cfg, task_cfg,
+                                                                     loss), x, y_N, chunk=chunk)
+    return {"loss": float(np.mean(loss_N, dtype=np.float64)), "accuracy": float(np.mean(correct_N, dtype=np.float64))}
+
+
+def ablate(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
+           neurons: Any = None, heads: Any = None, mode: str = "zero", mean_acts: Any = None,
+           loss: str = "cross_entropy", chunk: int = 4096) -> dict[str, float]:
+    """Loss and accuracy on (x, y) with some neurons and heads set to 0 or to their mean.
+
+    Neurons are the last MLP layer's post-activations (an MLP's last hidden layer; a transformer's
+    last block's MLP at the last position); heads are the last block's head outputs z before W_O.
+    Nothing ablated gives exactly the plain model's logits.
+
+    Args:
+        params: one model's parameters.
+        model_cfg: the model config.
+        task_cfg: the task config.
+        x: inputs [N, ...]; y: labels [N].
+        neurons: indices or a bool mask [F]; None: none.
+        heads: indices or a bool mask [H] (transformers); None: none.
+        mode: "zero", or "mean" (the mean over x unless mean_acts is given).
+        mean_acts: `mean_activations`' dict (or an [F] array of neuron means) for mean mode.
+        loss: the loss kind (`spec.train.loss`; see `lab.train.losses.per_example_loss`).
+        chunk: rows per forward pass.
+
+    Returns:
+        {"loss": mean loss, "accuracy": mean accuracy} over (x, y).
+    """
+    if mode == "mean" and mean_acts is None:
+        mean_acts = mean_activations(params, model_cfg, task_cfg, x, chunk)
+    spec = ablation_spec(model_cfg, neurons, heads, mode, mean_acts)
+    return _scores(params, model_cfg, task_cfg, x, y, spec, loss, chunk)
+
+
+def random_ablation_baseline(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
+                             n_neurons: int, n_draws: int = 100, key: jax.Array | None = None, mode: str = "zero",
+                             mean_acts: Any = None, loss: str = "cross_entropy",
+                             chunk: int = 4096) -> dict[str, np.ndarray]:
+    """Loss and accuracy after ablating n_neurons neurons drawn at random, for n_draws draws.
+
+    Args:
+        params, model_cfg, task_cfg, x, y, mode, mean_acts, loss, chunk: as in `ablate`.
+        n_neurons: neurons per draw (distinct within a draw).
+        n_draws: independent draws.
+        key: a PRNG key (default jax.random.key(0)).
+
+    Returns:
+        {"loss": [n_draws], "accuracy": [n_draws], "neurons": [n_draws, n_neurons] int indices}.
+    """
+    n_f = n_neurons_of(model_cfg)
+    if not 0 <= n_neurons <= n_f:
+        raise LabError(f"n_neurons must be in [0, {n_f}] (got {n_neurons})")
+    key = jax.random.key(0) if key is None else key
+    perms_DxF = jax.vmap(lambda k: jax.random.permutation(k, n_f))(jax.random.split(key, n_draws))
+    neurons_DxK = np.asarray(perms_DxF)[:, :n_neurons]
+    params = jax.device_put(params)
+    if mode == "mean" and mean_acts is None:
+        mean_acts = mean_activations(params, model_cfg, task_cfg, x, chunk)
+    out = [ablate(params, model_cfg, task_cfg, x, y, idx, None, mode, mean_acts, loss, chunk) for idx in neurons_DxK]
+    return {"loss": np.array([o["loss"] for o in out]), "accuracy": np.array([o["accuracy"] for o in out]),
+            "neurons": neurons_DxK}
+
+
+def default_dataset(model_cfg: ModelConfig, task_cfg: TaskConfig, n: int = 4096,
+                    key: jax.Array | None = None) -> tuple[Any, Any]:
+    """Inputs and labels to ablate on: every pair of a table task, or n random rows of a parity task."""
+    if task_cfg.is_table:
+        return complete_dataset(model_cfg, task_cfg)
+    return sample_dataset(task_cfg, model_cfg, n, jax.random.key(0) if key is None else key)
+
+
+def ablation_over_steps(run: Any, model: int, neurons: Any = None, heads: Any = None, mode: str = "zero",
+                        x: Any = None, y: Any = None, steps: list[int] | None = None,
+                        chunk: int = 4096) -> pd.DataFrame:
+    """The effect of one ablation of one model of a run at every saved step.
+
+    Args:
+        run: a `lab.checkpoints.Run` (`lab.open(DIR)`).
+        model: the model index.
+        neurons, heads, mode: as in `ablate`; mean mode uses each step's own means over x.
+        x, y: inputs and labels (default: `default_dataset`: all pairs, or 4096 parity rows).
+        steps: saved steps to measure (default: all of `run.steps`).
+        chunk: rows per forward pass.
+
+    Returns:
+        One row per step: step, loss, accuracy (ablated), plain_loss, plain_accuracy, and
+        loss_increase = loss - plain_loss. Losses use the run's loss kind.
+    """
+    spec = run.spec_of(model)
+    if x is None or y is None:
+        x, y = default_dataset(spec.model, spec.task)
+    rows = []
+    for step in run.steps if steps is None else steps:
+        params = run.params(model, step)
+        means = mean_activations(params, spec.model, spec.task, x, chunk) if mode == "mean" else None
+        plain = ablate(params, spec.model, spec.task, x, y, loss=spec.train.loss, chunk=chunk)
+        out = ablate(params, spec.model, spec.task, x, y, neurons, heads, mode, means, spec.train.loss, chunk)
+        rows.append({"step": step, **out, "plain_loss": plain["loss"], "plain_accuracy": plain["accuracy"],
+                     "loss_increase": out["loss"] - plain["loss"]})
+    return pd.DataFrame(rows)
+
+
+# The earlier MLP-only API (example 8 and tests/test_ablation.py), now on the functions above.
 
 
 def hidden_activations(params: dict, model_cfg: ModelConfig, task_cfg: TaskConfig, x) -> np.ndarray:
-    """The last hidden layer's activations of an MLP over inputs x, [N, F] float64."""
-    if model_cfg.kind != "mlp":
-        raise ValueError("neuron ablation is implemented for MLPs; this model is a transformer")
-    _, acts = models.apply_with_activations(params, x, model_cfg, task_cfg)
-    return np.asarray(acts[f"mlp_post_{model_cfg.depth - 1}"], np.float64)
-
-
-def _scores(params, post_NxF, model_cfg, task_cfg, y, loss: str) -> dict[str, float]:
-    logits_NxC = _readout(params, post_NxF, model_cfg).astype(np.float32)
-    return {"loss": float(np.mean(per_example_loss(logits_NxC, np.asarray(y), loss))),
-            "accuracy": float(np.mean(accuracy(logits_NxC, np.asarray(y))))}
+    """The last MLP layer's activations over inputs x, [N, F] float64 (see `activation_table`)."""
+    return activation_table(params, model_cfg, task_cfg, x).astype(np.float64)
 
 
 def ablate_neurons(params: dict, model_cfg: ModelConfig, task_cfg: TaskConfig, x, y, neurons=(),
                    mode: str = "zero", mean_acts=None, loss: str = "cross_entropy") -> dict[str, float]:
-    """Loss and accuracy on (x, y) with the given hidden neurons set to 0 or to their mean activation.
+    """Loss and accuracy on (x, y) with the given last-layer neurons set to 0 or to their mean (see `ablate`).
 
     Args:
         neurons: indices of the last hidden layer's neurons to ablate.
@@ -49,22 +270,14 @@ def ablate_neurons(params: dict, model_cfg: ModelConfig, task_cfg: TaskConfig, x
         mean_acts: [F] activations to use in mean mode (default: their mean over x).
         loss: the loss kind (see `lab.train.losses.per_example_loss`).
     """
-    if mode not in ("zero", "mean"):
-        raise ValueError(f"mode must be 'zero' or 'mean' (got {mode!r})")
-    post_NxF = hidden_activations(params, model_cfg, task_cfg, x)
-    idx = np.asarray(list(neurons), np.int64)
-    if idx.size:
-        fill_F = np.zeros(post_NxF.shape[1]) if mode == "zero" else (
-            post_NxF.mean(axis=0) if mean_acts is None else np.asarray(mean_acts, np.float64))
-        post_NxF = post_NxF.copy()
-        post_NxF[:, idx] = fill_F[idx][None]
-    return _scores(params, post_NxF, model_cfg, task_cfg, y, loss)
+    return ablate(params, model_cfg, task_cfg, x, y, neurons=list(neurons), mode=mode, mean_acts=mean_acts, loss=loss)
 
 
 def random_ablations(params: dict, model_cfg: ModelConfig, task_cfg: TaskConfig, x, y, n_neurons: int,
                      n_draws: int = 100, seed: int = 0, mode: str = "mean", loss: str = "cross_entropy") -> np.ndarray:
     """Accuracy after ablating n_neurons random neurons, for n_draws independent draws, [n_draws]."""
-    width = hidden_activations(params, model_cfg, task_cfg, x[:1]).shape[1]
+    width = n_neurons_of(model_cfg)
     rng = np.random.default_rng(seed)
-    return np.array([ablate_neurons(params, model_cfg, task_cfg, x, y, rng.choice(width, n_neurons, replace=False),
-                                    mode=mode, loss=loss)["accuracy"] for _ in range(n_draws)])
+    means = mean_activations(params, model_cfg, task_cfg, x) if mode == "mean" else None
+    return np.array([ablate(params, model_cfg, task_cfg, x, y, rng.choice(width, n_neurons, replace=False),
+                            mode=mode, mean_acts=means, loss=loss)["accuracy"] for _ in range(n_draws)])

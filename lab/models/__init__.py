@@ -49,13 +49,19 @@ def init(key: jax.Array, cfg: ModelConfig, task: TaskConfig, init_scale: Any = N
     return jax.tree.map(lambda w: w * scale, params)
 
 
-def apply(params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig) -> jax.Array:
-    """Logits [B, n_classes] of one model on a batch of inputs x [B, ...]."""
-    return _module(cfg, task).apply({"params": params}, x)
+def apply(params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig, ablate: Any = None) -> jax.Array:
+    """Logits [B, n_classes] of one model on a batch of inputs x [B, ...].
+
+    ablate (optional, for analyses; None is the plain model): a dict with "neurons" =
+    (ablated_F bool, value_F) replacing neurons of the last MLP layer (MLP: the last hidden
+    layer; transformer: the last block's MLP) and, for transformers, "heads" = (ablated_H bool,
+    value_HxE) replacing the last block's head outputs z (before W_O). See `lab.analysis.ablation`.
+    """
+    return _module(cfg, task).apply({"params": params}, x, ablate)
 
 
 def apply_with_activations(
-    params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig
+    params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig, ablate: Any = None
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Logits and the named intermediate activations of one model on a batch x.
 
@@ -63,12 +69,23 @@ def apply_with_activations(
     `mlp_pre_L`/`mlp_post_L` (MLP hidden layers), and for transformer block L
     `block_L_attn/attn_pattern` [B, H, Q, L], `block_L_mlp/mlp_pre`, `block_L_mlp/mlp_post`,
     `block_L_resid_mid`, `block_L_resid_post`. The last block is computed at the last
-    position only, so its tensors have Q = 1.
+    position only, so its tensors have Q = 1. ablate: as in `apply` (the sown values are the replaced ones).
     """
-    logits, state = _module(cfg, task).apply({"params": params}, x, mutable=["intermediates"])
+    logits, state = _module(cfg, task).apply({"params": params}, x, ablate, mutable=["intermediates"])
     flat = jax.tree_util.tree_flatten_with_path(state["intermediates"], is_leaf=lambda v: isinstance(v, tuple))[0]
     acts = {"/".join(str(k.key) for k in path): leaf[0] for path, leaf in flat}
     return logits, acts
+
+
+def head_outputs(params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig) -> dict[str, jax.Array]:
+    """The attention heads' outputs z (before W_O) of a transformer: {"block_L_attn/z": [B, Q, H, E]}.
+
+    The last block's have Q = 1 (the last position). Kept apart from `apply_with_activations`
+    so that its activations (and the memory estimates built on them) stay as they are.
+    """
+    _, state = _module(cfg, task).apply({"params": params}, x, mutable=["heads"])
+    flat = jax.tree_util.tree_flatten_with_path(state.get("heads", {}), is_leaf=lambda v: isinstance(v, tuple))[0]
+    return {"/".join(str(k.key) for k in path): leaf[0] for path, leaf in flat}
 
 
 def param_count(params: Params) -> int:

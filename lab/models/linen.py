@@ -29,6 +29,20 @@ def normal(std: float):
     return nn.initializers.normal(stddev=std)
 
 
+def replace_units(h: jax.Array, replace) -> jax.Array:
+    """h with some units set to given values; replace None leaves h as it is (the same array).
+
+    replace = (ablated_U bool, value_Ux...): value has h's trailing shape (the units axis first,
+    e.g. [F] for neurons of h_BxQxF or [H, E] for heads of z_BxQxHxE); ablated marks the units.
+    """
+    if replace is None:
+        return h
+    ablated_U, value_Ux = replace
+    n_lead = h.ndim - value_Ux.ndim
+    mask = ablated_U.reshape((1,) * n_lead + ablated_U.shape + (1,) * (value_Ux.ndim - 1))
+    return jnp.where(mask, value_Ux.reshape((1,) * n_lead + value_Ux.shape).astype(h.dtype), h)
+
+
 class MLP(nn.Module):
     """One or more hidden layers over two embedded operands, or over a float vector input.
 
@@ -36,6 +50,9 @@ class MLP(nn.Module):
     [cos, sin](2 pi a / p)), then combined by concatenation or by summing one shared
     projection of each operand (the PAIR explorable's model). Vector inputs x_BxI (float)
     enter the first hidden layer directly.
+
+    `ablate` (optional, for analyses) is a dict whose "neurons" entry (ablated_F bool, value_F)
+    replaces those neurons of the last hidden layer (after the activation) before the readout.
     """
 
     cfg: ModelConfig
@@ -61,9 +78,10 @@ class MLP(nn.Module):
         return out_BxO
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, ablate: dict | None = None) -> jax.Array:
         cfg = self.cfg
         act = ACTIVATION_FNS[cfg.activation]
+        last_neurons = (ablate or {}).get("neurons")
         if self.n_vocab:
             # Project every operand value once ([V, F]), then gather: cheaper than per example.
             e_VxE = self.embedding_table()
@@ -80,11 +98,15 @@ class MLP(nn.Module):
         else:
             pre_BxF = self.dense("in", x, cfg.width)
         post_BxF = act(pre_BxF)
+        if cfg.depth == 1:  # the sown activations are the ones the next layer reads
+            post_BxF = replace_units(post_BxF, last_neurons)
         self.sow("intermediates", "mlp_pre_0", pre_BxF)
         self.sow("intermediates", "mlp_post_0", post_BxF)
         for layer in range(1, cfg.depth):
             pre_BxF = self.dense(f"hidden_{layer}", post_BxF, cfg.width)
             post_BxF = act(pre_BxF)
+            if layer == cfg.depth - 1:
+                post_BxF = replace_units(post_BxF, last_neurons)
             self.sow("intermediates", f"mlp_pre_{layer}", pre_BxF)
             self.sow("intermediates", f"mlp_post_{layer}", post_BxF)
         if cfg.tie_embed:  # unembed with W_E^T, multiplied in the cheap order
@@ -100,12 +122,15 @@ class Attention(nn.Module):
     `h_table_VxLxD` may be given with the tokens: the query, key and value projections are then
     computed once per table entry and their rows gathered, instead of once per example and position.
     (Folding W_V into W_O on the table saves a product but gathers d_model-wide rows: slower on CPU.)
+
+    `heads` (optional) = (ablated_H bool, value_HxE) replaces those heads' outputs z (before W_O) at
+    every query position. z is sown into the "heads" collection, kept only when that is mutable.
     """
 
     cfg: ModelConfig
 
     @nn.compact
-    def __call__(self, h_BxLxD, n_q: int, tokens_BxL=None, h_table_VxLxD=None) -> jax.Array:
+    def __call__(self, h_BxLxD, n_q: int, tokens_BxL=None, h_table_VxLxD=None, heads=None) -> jax.Array:
         cfg = self.cfg
         std = 1 / math.sqrt(cfg.d_model)
         shape = (cfg.n_heads, cfg.d_model, cfg.d_head)
@@ -131,16 +156,18 @@ class Attention(nn.Module):
         pattern_BxHxQxL = jax.nn.softmax(scores_BxHxQxL, axis=-1)
         self.sow("intermediates", "attn_pattern", pattern_BxHxQxL)
         z_BxQxHxE = jnp.einsum("bhql,blhe->bqhe", pattern_BxHxQxL, v_BxLxHxE)
+        self.sow("heads", "z", z_BxQxHxE)
+        z_BxQxHxE = replace_units(z_BxQxHxE, heads)
         return jnp.einsum("bqhe,hed->bqd", z_BxQxHxE, w_O_HxExD)
 
 
 class FeedForward(nn.Module):
-    """The transformer's MLP block: W_out act(W_in h + b_in) + b_out."""
+    """The transformer's MLP block: W_out act(W_in h + b_in) + b_out; `neurons` = (ablated_F, value_F) replaces some."""
 
     cfg: ModelConfig
 
     @nn.compact
-    def __call__(self, h_BxQxD: jax.Array) -> jax.Array:
+    def __call__(self, h_BxQxD: jax.Array, neurons=None) -> jax.Array:
         cfg = self.cfg
         std = 1 / math.sqrt(cfg.d_model)
         w_in_DxF = self.param("W_in", normal(std), (cfg.d_model, cfg.d_mlp))
@@ -148,7 +175,7 @@ class FeedForward(nn.Module):
         w_out_FxD = self.param("W_out", normal(std), (cfg.d_mlp, cfg.d_model))
         b_out_D = self.param("b_out", nn.initializers.zeros, (cfg.d_model,))
         pre_BxQxF = h_BxQxD @ w_in_DxF + b_in_F[None, None]
-        post_BxQxF = ACTIVATION_FNS[cfg.activation](pre_BxQxF)
+        post_BxQxF = replace_units(ACTIVATION_FNS[cfg.activation](pre_BxQxF), neurons)
         self.sow("intermediates", "mlp_pre", pre_BxQxF)
         self.sow("intermediates", "mlp_post", post_BxQxF)
         return post_BxQxF @ w_out_FxD + b_out_D[None, None]
@@ -159,6 +186,8 @@ class Transformer(nn.Module):
 
     Only the readout's needs are computed: the last block's queries, MLP and the unembedding
     run at the last position only, and the first block's projections once per (token, position).
+    `ablate` (optional) may hold "neurons" (ablated_F, value_F) for the last block's MLP and "heads"
+    (ablated_H, value_HxE) for the last block's attention heads, replaced at the last position.
     """
 
     cfg: ModelConfig
@@ -167,8 +196,9 @@ class Transformer(nn.Module):
     n_classes: int
 
     @nn.compact
-    def __call__(self, tokens_BxL: jax.Array) -> jax.Array:
+    def __call__(self, tokens_BxL: jax.Array, ablate: dict | None = None) -> jax.Array:
         cfg = self.cfg
+        ablate = ablate or {}
         std = 1 / math.sqrt(cfg.d_model)
         w_E_VxD = self.param("W_E", normal(std), (self.n_vocab, cfg.d_model))
         w_pos_LxD = self.param("W_pos", normal(std), (self.n_ctx, cfg.d_model))
@@ -184,17 +214,19 @@ class Transformer(nn.Module):
             ln_attn = nn.LayerNorm(name=f"{block}_ln_attn") if cfg.layer_norm else (lambda h: h)
             n_q = 1 if last else n_l
             attention = Attention(cfg, name=f"{block}_attn")
+            heads = ablate.get("heads") if last else None
             if layer == 0:
-                out_BxQxD = attention(resid_BxLxD, n_q, tokens_BxL, ln_attn(table_VxLxD))
+                out_BxQxD = attention(resid_BxLxD, n_q, tokens_BxL, ln_attn(table_VxLxD), heads=heads)
             else:
-                out_BxQxD = attention(ln_attn(resid_BxLxD), n_q)
+                out_BxQxD = attention(ln_attn(resid_BxLxD), n_q, heads=heads)
             if layer == 0:  # gather only the positions this block writes
                 resid_BxQxD = jnp.take(table_VLxD, rows_BxL[:, n_l - n_q :], axis=0) + out_BxQxD
             else:
                 resid_BxQxD = resid_BxLxD[:, n_l - n_q :] + out_BxQxD
             self.sow("intermediates", f"{block}_resid_mid", resid_BxQxD)
             h_BxQxD = nn.LayerNorm(name=f"{block}_ln_mlp")(resid_BxQxD) if cfg.layer_norm else resid_BxQxD
-            resid_BxLxD = resid_BxQxD + FeedForward(cfg, name=f"{block}_mlp")(h_BxQxD)
+            neurons = ablate.get("neurons") if last else None
+            resid_BxLxD = resid_BxQxD + FeedForward(cfg, name=f"{block}_mlp")(h_BxQxD, neurons)
             self.sow("intermediates", f"{block}_resid_post", resid_BxLxD)
         final_BxD = resid_BxLxD[:, -1]
         if cfg.layer_norm:

@@ -1,0 +1,203 @@
+"""Activation tables of one model over a set of inputs: every neuron of an MLP layer and the last
+block's attention patterns, computed in jitted chunks of rows so memory stays bounded.
+
+    x = complete_inputs(model_cfg, task_cfg)                       # modular: every (a, b), row a * p + b
+    acts_NxF = activation_table(params, model_cfg, task_cfg, x)    # [p * p, F] numpy
+    x, y = sample_dataset(task_cfg, model_cfg, 4096, key)          # parity: random +-1 bit vectors
+
+The tables are host numpy (float32), ready for `lab.analysis.universality`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lab import models
+from lab.analysis.neurons_fourier import grid_inputs
+from lab.config import ModelConfig, TaskConfig
+from lab.errors import LabError
+from lab.tasks.parity import random_bits01, to_pm1
+
+
+def map_chunks(fn: Callable[..., Any], *arrays: Any, chunk: int = 4096) -> Any:
+    """fn over row chunks of arrays (same leading length N), results concatenated on the host.
+
+    Args:
+        fn: a (jitted) function of one chunk of each array, returning a pytree of [rows, ...] arrays.
+        arrays: arrays with the same leading length N.
+        chunk: rows per call; every call gets exactly min(chunk, N) rows (the last chunk is padded
+            with copies of row 0 and trimmed), so fn compiles once.
+
+    Returns:
+        fn's pytree with every leaf a numpy array of N rows.
+    """
+    n = arrays[0].shape[0]
+    if chunk < 1:
+        raise LabError(f"chunk must be at least 1 (got {chunk})")
+    if any(a.shape[0] != n for a in arrays):
+        raise LabError(f"arrays must have the same number of rows (got {[a.shape[0] for a in arrays]})")
+    if n == 0:
+        raise LabError("map_chunks needs at least one row")
+    size = min(chunk, n)
+    n_pad = -n % size
+    padded = [jnp.concatenate([jnp.asarray(a), jnp.repeat(jnp.asarray(a)[:1], n_pad, axis=0)]) if n_pad
+              else jnp.asarray(a) for a in arrays]
+    outs = [jax.device_get(fn(*(a[start:start + size] for a in padded))) for start in range(0, n + n_pad, size)]
+    return jax.tree.map(lambda *leaves: np.concatenate([np.asarray(v) for v in leaves])[:n], *outs)
+
+
+def mlp_layer_name(model_cfg: ModelConfig, layer: int | None = None) -> str:
+    """The activation name of an MLP layer's post-activations (`mlp_post_L` or `block_L_mlp/mlp_post`).
+
+    Args:
+        model_cfg: the model config.
+        layer: a layer index (negative counts from the end); None is the last layer.
+
+    Returns:
+        The key of `lab.models.apply_with_activations`'s dict.
+    """
+    n_layers = model_cfg.n_layers if model_cfg.kind == "transformer" else model_cfg.depth
+    index = n_layers - 1 if layer is None else int(layer)
+    if not -n_layers <= index < n_layers:
+        raise LabError(f"layer {layer} is out of range for a model of {n_layers} MLP layers")
+    index %= n_layers
+    return f"block_{index}_mlp/mlp_post" if model_cfg.kind == "transformer" else f"mlp_post_{index}"
+
+
+def _named_acts(params, x, model_cfg: ModelConfig, task_cfg: TaskConfig, name: str) -> jax.Array:
+    """One named activation at the last position (transformers), [B, ...]."""
+    _, acts = models.apply_with_activations(params, x, model_cfg, task_cfg)
+    act = acts[name]
+    return act[:, -1] if model_cfg.kind == "transformer" and name.endswith("mlp_post") else act
+
+
+_named_acts_jit = jax.jit(_named_acts, static_argnums=(2, 3, 4))
+
+
+def activation_table(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any,
+                     layer: int | None = None, chunk: int = 4096) -> np.ndarray:
+    """The post-activations of every neuron of an MLP layer over inputs x, in jitted chunks.
+
+    Args:
+        params: one model's parameters (e.g. `run.params(model, step)`).
+        model_cfg: the model config.
+        task_cfg: the task config.
+        x: inputs [N, ...] as the model reads them (`complete_inputs`, `sample_inputs`).
+        layer: the MLP layer (negative counts from the end); None is the last: `mlp_post_{depth-1}`
+            of an MLP, `block_{n_layers-1}_mlp/mlp_post` of a transformer (at the last position).
+        chunk: rows per forward pass.
+
+    Returns:
+        acts_NxF float32 numpy [N, F] (F = width or d_mlp).
+    """
+    name = mlp_layer_name(model_cfg, layer)
+    params = jax.device_put(params)  # once, not per chunk
+    return map_chunks(lambda x_c: _named_acts_jit(params, x_c, model_cfg, task_cfg, name), x, chunk=chunk)
+
+
+def _last_pattern(params, x, model_cfg: ModelConfig, task_cfg: TaskConfig) -> jax.Array:
+    """The last block's attention pattern from the last position, [B, H, L]."""
+    _, acts = models.apply_with_activations(params, x, model_cfg, task_cfg)
+    return acts[f"block_{model_cfg.n_layers - 1}_attn/attn_pattern"][:, :, -1]
+
+
+_last_pattern_jit = jax.jit(_last_pattern, static_argnums=(2, 3))
+
+
+def head_table(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any,
+               chunk: int = 4096) -> np.ndarray:
+    """The attention pattern of each head of a transformer's last block, from the last position.
+
+    Args:
+        params: one model's parameters.
+        model_cfg: the model config (a transformer).
+        task_cfg: the task config.
+        x: tokens [N, L].
+        chunk: rows per forward pass.
+
+    Returns:
+        pattern_NxHxL float32 numpy: pattern[n, h, l] is head h's attention to position l.
+    """
+    if model_cfg.kind != "transformer":
+        raise LabError(f"head_table reads attention heads; model.kind is {model_cfg.kind!r}")
+    params = jax.device_put(params)
+    return map_chunks(lambda x_c: _last_pattern_jit(params, x_c, model_cfg, task_cfg), x, chunk=chunk)
+
+
+def complete_inputs(model_cfg: ModelConfig, task_cfg: TaskConfig) -> jax.Array:
+    """Every (a, b) pair of a table task, row a * p + b, as the model reads them ([a, b] or [a, b, p]).
+
+    Args:
+        model_cfg: the model config (transformers read tokens, MLPs operands).
+        task_cfg: a modular or integer task.
+
+    Returns:
+        int32 [p * p, 2] (MLP) or [p * p, 3] (transformer), as `lab.analysis.grid_inputs`.
+    """
+    if not task_cfg.is_table:
+        raise LabError(f"complete_inputs needs a modular or integer task (got {task_cfg.name!r}); "
+                       f"use sample_inputs for parity")
+    return grid_inputs(model_cfg, dataclasses.replace(task_cfg, name="modular"))  # the same pairs for both
+
+
+def complete_dataset(model_cfg: ModelConfig, task_cfg: TaskConfig) -> tuple[jax.Array, np.ndarray]:
+    """Every labelled (a, b) pair of a table task: `complete_inputs` and their labels.
+
+    Pairs without a label (y = 0 for x/y) are left out, so rows are a * p + b only when every pair has one.
+
+    Returns:
+        (x [N, 2 or 3] int32, y [N] int64 class indices).
+    """
+    from lab.analysis.progress import grid_labels  # progress imports the training layer
+
+    x = complete_inputs(model_cfg, task_cfg)
+    y_N = grid_labels(task_cfg)
+    keep_N = y_N >= 0
+    return (x if keep_N.all() else x[np.flatnonzero(keep_N)]), y_N[keep_N]
+
+
+def sample_dataset(task_cfg: TaskConfig, model_cfg: ModelConfig, n: int, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """n random inputs of a sparse parity task with their labels, as the task draws them.
+
+    Args:
+        task_cfg: a parity task (name "parity").
+        model_cfg: the model config (an MLP).
+        n: number of rows (distinct when n_bits <= 20).
+        key: a PRNG key.
+
+    Returns:
+        (x [n, n_bits] float32 in {+1, -1} (bit 1 is -1), y [n] int32: the parity of the first k bits).
+    """
+    if task_cfg.name != "parity":
+        raise LabError(f"sample_dataset draws parity inputs (got task {task_cfg.name!r}); "
+                       f"use complete_inputs for modular tasks")
+    if model_cfg.kind != "mlp":
+        raise LabError(f"parity tasks are read by MLPs (got model.kind {model_cfg.kind!r})")
+    if task_cfg.n_bits <= 20 and n > 2**task_cfg.n_bits:
+        raise LabError(f"n = {n} is more than the {2**task_cfg.n_bits} distinct inputs of {task_cfg.n_bits} bits")
+    bits01_NxB = random_bits01(key, n, task_cfg.n_bits)
+    y_N = (jnp.sum(bits01_NxB[:, : task_cfg.k], axis=1) % 2).astype(jnp.int32)
+    return to_pm1(bits01_NxB), y_N
+
+
+def sample_inputs(task_cfg: TaskConfig, model_cfg: ModelConfig, n: int, key: jax.Array) -> jax.Array:
+    """n random inputs of a sparse parity task, [n, n_bits] float32 +-1 (see `sample_dataset`)."""
+    return sample_dataset(task_cfg, model_cfg, n, key)[0]
+
+
+__all__ = [
+    "activation_table",
+    "complete_dataset",
+    "complete_inputs",
+    "head_table",
+    "map_chunks",
+    "mlp_layer_name",
+    "sample_dataset",
+    "sample_inputs",
+]
