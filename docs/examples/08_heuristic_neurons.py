@@ -97,18 +97,22 @@ fig.savefig(out, dpi=100)
 print("wrote", out)
 
 # Ablations: mean-ablate the neurons that match heuristics best against as many random neurons.
-from lab.analysis.ablation import ablate_neurons, random_ablations  # noqa: E402
+import jax  # noqa: E402
+
+from lab.analysis.ablation import ablate, mean_activations, random_ablation_baseline  # noqa: E402
 
 y_all = all_pairs(task)[1]
 print("mean ablation over the whole (a, b) table (accuracy; random: mean and range over 20 draws):")
 for model, (table, _) in final.items():
     cfg = run.spec_of(model)
     params = run.params(model)
-    base = ablate_neurons(params, cfg.model, task, x, y_all)["accuracy"]
+    base = ablate(params, cfg.model, task, x, y_all)["accuracy"]
+    means = mean_activations(params, cfg.model, task, x)
     ranked = table[~table.dead].sort_values("score", ascending=False).neuron.to_numpy()
     parts = []
     for n in (4, 16, 64):
-        top = ablate_neurons(params, cfg.model, task, x, y_all, ranked[:n], mode="mean")["accuracy"]
-        rand = random_ablations(params, cfg.model, task, x, y_all, n, n_draws=20, seed=model)
+        top = ablate(params, cfg.model, task, x, y_all, ranked[:n], mode="mean", mean_acts=means)["accuracy"]
+        rand = random_ablation_baseline(params, cfg.model, task, x, y_all, n, n_draws=20,
+                                        key=jax.random.key(int(model)), mode="mean", mean_acts=means)["accuracy"]
         parts.append(f"{n} best-matching {top:.3f} vs random {rand.mean():.3f} [{rand.min():.3f}, {rand.max():.3f}]")
     print(f"  model {model}: none {base:.3f}; " + "; ".join(parts))

@@ -250,34 +250,3 @@ def ablation_over_steps(run: Any, model: int, neurons: Any = None, heads: Any = 
         rows.append({"step": step, **out, "plain_loss": plain["loss"], "plain_accuracy": plain["accuracy"],
                      "loss_increase": out["loss"] - plain["loss"]})
     return pd.DataFrame(rows)
-
-
-# The earlier MLP-only API (example 8 and tests/test_ablation.py), now on the functions above.
-
-
-def hidden_activations(params: dict, model_cfg: ModelConfig, task_cfg: TaskConfig, x) -> np.ndarray:
-    """The last MLP layer's activations over inputs x, [N, F] float64 (see `activation_table`)."""
-    return activation_table(params, model_cfg, task_cfg, x).astype(np.float64)
-
-
-def ablate_neurons(params: dict, model_cfg: ModelConfig, task_cfg: TaskConfig, x, y, neurons=(),
-                   mode: str = "zero", mean_acts=None, loss: str = "cross_entropy") -> dict[str, float]:
-    """Loss and accuracy on (x, y) with the given last-layer neurons set to 0 or to their mean (see `ablate`).
-
-    Args:
-        neurons: indices of the last hidden layer's neurons to ablate.
-        mode: "zero" or "mean".
-        mean_acts: [F] activations to use in mean mode (default: their mean over x).
-        loss: the loss kind (see `lab.train.losses.per_example_loss`).
-    """
-    return ablate(params, model_cfg, task_cfg, x, y, neurons=list(neurons), mode=mode, mean_acts=mean_acts, loss=loss)
-
-
-def random_ablations(params: dict, model_cfg: ModelConfig, task_cfg: TaskConfig, x, y, n_neurons: int,
-                     n_draws: int = 100, seed: int = 0, mode: str = "mean", loss: str = "cross_entropy") -> np.ndarray:
-    """Accuracy after ablating n_neurons random neurons, for n_draws independent draws, [n_draws]."""
-    width = n_neurons_of(model_cfg)
-    rng = np.random.default_rng(seed)
-    means = mean_activations(params, model_cfg, task_cfg, x) if mode == "mean" else None
-    return np.array([ablate(params, model_cfg, task_cfg, x, y, rng.choice(width, n_neurons, replace=False),
-                            mode=mode, mean_acts=means, loss=loss)["accuracy"] for _ in range(n_draws)])

@@ -23,7 +23,7 @@ class Group:
     spec: Spec  # static fields set for this group; per-model fields hold the first model's values
     models: tuple[int, ...]  # global model indices, in grid order
     rows: tuple[dict[str, Any], ...]  # each model's swept values ("train.lr": 0.001, ...)
-    numbers: tuple[dict[str, Any], ...] = ()  # each model's per-model fields, resolved (variants included)
+    numbers: tuple[dict[str, Any], ...]  # each model's per-model fields, resolved (variants included)
 
     @property
     def size(self) -> int:
@@ -31,7 +31,7 @@ class Group:
 
     def hparams(self) -> HParams:
         """The per-model numbers as arrays [M] (float32, seeds int32)."""
-        return hparams_of(self.spec, list(self.numbers) or [resolve(self.spec, row) for row in self.rows])
+        return hparams_of(self.spec, list(self.numbers))
 
     @property
     def shares_data(self) -> bool:
@@ -42,14 +42,6 @@ class Group:
     def n_train_max(self) -> int:
         """Rows of the padded training set: enough for the group's largest train fraction."""
         return tasks.n_train_max(self.spec.task, float(self.hparams().train_frac.max()))
-
-
-def resolve(spec: Spec, row: dict[str, Any]) -> dict[str, Any]:
-    """A grid row with its "variant" (if any) replaced by the dotted fields that variant sets."""
-    out = {}
-    for k, v in row.items():
-        out.update(spec.sweep.variant(v) if k == "variant" else {k: v})
-    return out
 
 
 def axes_of(spec: Spec) -> list[tuple[str, tuple[Any, ...]]]:
@@ -83,8 +75,7 @@ def expand(spec: Spec) -> list[Group]:
 
 def _subgroup(parent: Group, index: int, models: list[int]) -> Group:
     rows, numbers = dict(zip(parent.models, parent.rows)), dict(zip(parent.models, parent.numbers))
-    return Group(index, parent.spec, tuple(models), tuple(rows[m] for m in models),
-                 tuple(numbers[m] for m in models) if numbers else ())
+    return Group(index, parent.spec, tuple(models), tuple(rows[m] for m in models), tuple(numbers[m] for m in models))
 
 
 def split_groups(groups: list[Group], limit) -> list[Group]:
