@@ -24,7 +24,6 @@ import pandas as pd
 
 from lab import models
 from lab.analysis.activations import (
-    activation_table,
     complete_dataset,
     map_chunks,
     mlp_layer_name,

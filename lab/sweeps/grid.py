@@ -14,7 +14,6 @@ from lab.config import PER_MODEL_FIELDS, Spec, SpecError
 from lab.train import HParams, hparams_of
 
 
-
 @dataclass(frozen=True)
 class Group:
     """Models of one sweep that share every static field, trained by one compiled program."""
