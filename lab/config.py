@@ -16,6 +16,7 @@ from lab.errors import LabError
 MODULAR_OPS = ("x+y", "x-y", "x*y", "x/y", "x^2+y^2", "x^2+xy+y^2", "x^3+xy")
 INTEGER_OPS = ("x+y", "x-y", "x*y")  # ordinary arithmetic: the result is its own class
 TASKS = ("modular", "integer", "parity", "multitask_parity", "skill_composition")
+COMPOSE_RULES = ("count", "xor")
 TABLE_TASKS = ("modular", "integer")  # every pair of operands in [0, p), split into train and test
 MODEL_KINDS = ("mlp", "transformer")
 EMBEDDINGS = ("learned", "onehot", "circle")
@@ -75,7 +76,10 @@ class TaskConfig:
     n_test: int = 5000
     n_tasks: int = 10
     zipf_exponent: float = 1.4
-    compose_k: int = 2  # skill_composition: skills each example needs at once
+    compose_k: int = 2  # skill_composition: skills each training example needs at once
+    compose_rule: str = "count"  # skill_composition label: "count" of skills answering 1, or their "xor"
+    compose_singles: bool = True  # skill_composition: also train on each skill alone
+    compose_test: int = 0  # skill_composition: test tuples of 1..compose_test skills (0: compose_k)
 
     def validate(self) -> None:
         """Raise SpecError for parameters that describe no possible dataset."""
@@ -104,6 +108,10 @@ class TaskConfig:
             elif self.name == "skill_composition":
                 _check(1 <= self.compose_k <= self.n_tasks,
                        f"task.compose_k must be in [1, task.n_tasks = {self.n_tasks}] (got {self.compose_k})")
+                _choice("task.compose_rule", self.compose_rule, COMPOSE_RULES)
+                _check(self.compose_test == 0 or self.compose_k <= self.compose_test <= self.n_tasks,
+                       f"task.compose_test must be 0 (= compose_k) or in [task.compose_k = {self.compose_k}, "
+                       f"task.n_tasks = {self.n_tasks}] (got {self.compose_test})")
                 n_tuples = math.comb(self.n_tasks, self.compose_k)
                 _check(n_tuples >= 2, f"task.n_tasks = {self.n_tasks} and task.compose_k = {self.compose_k} give "
                                       f"{n_tuples} skill tuple(s); at least 2 are needed to hold one out")
@@ -133,7 +141,24 @@ class TaskConfig:
         if self.name == "integer":
             low, high = self.result_range()
             return high - low + 1
+        if self.name == "skill_composition" and self.compose_rule == "count":
+            return self.test_sizes + 1
         return self.p if self.name == "modular" else 2
+
+    @property
+    def test_sizes(self) -> int:
+        """Skill composition: the largest tuple size of the test set (tuples of 1..test_sizes skills)."""
+        return self.compose_test or self.compose_k
+
+    @property
+    def test_groups(self) -> tuple[str, ...]:
+        """The test subsets with their own loss and accuracy columns (`test_acc_<group>`): each subtask of
+        multitask parity (task_0, ...), each tuple size of skill composition (k1, k2, ...); else none."""
+        if self.name == "multitask_parity":
+            return tuple(f"task_{t}" for t in range(self.n_tasks))
+        if self.name == "skill_composition":
+            return tuple(f"k{s}" for s in range(1, self.test_sizes + 1))
+        return ()
 
     def result_range(self) -> tuple[int, int]:
         """The smallest and largest result of an integer task (class c is the result low + c)."""

@@ -119,7 +119,9 @@ def test_a_permuted_copy_matches_every_neuron_and_beats_the_rotation_baseline():
 
     # Unrelated models (another seed, untrained) have few universal neurons (0 to 6% in the runs above).
     other_NxF = activation_table(init(jax.random.key(3), MLP, TASK), MLP, TASK, x)
-    assert universality([a_NxF, other_NxF], n_rotations=20)["fraction_universal"] < 0.25
+    unrelated = universality([a_NxF, other_NxF], n_rotations=20)
+    assert unrelated["fraction_universal"] < 0.25
+    assert unrelated["fraction_universal_by_excess"] == 0.0  # Gurnee et al.'s cut: excess > 0.5
 
 
 def test_the_rotation_baseline_is_the_correlation_with_rotated_activations():

@@ -58,6 +58,8 @@ def test_report_of_a_two_axis_run_draws_every_figure(two_axis_run, capsys):
     assert "modular arithmetic x+y mod 11" in text and "8 models = 4 setting(s) x 2 seed(s)" in text
     assert "step_generalized" in text  # the settings table
     assert text.count("Not drawn") == 1 and "this figure is for sparse parity" in text
+    assert re.search(r"over 2 seeds .* universal \(\d+\.\d%", text)  # the neuron figures say what they found
+    assert re.search(r"Keeping only the \d+ neurons", text)
     for name in shown:  # each figure has a caption under it
         caption = text.split(f"]({name})", 1)[1].strip().split("\n", 1)[0]
         assert len(caption) > 40 and not caption.startswith(("#", "!")), name
@@ -118,12 +120,15 @@ def test_a_folder_that_is_not_a_run_is_a_one_line_error(tmp_path, capsys, one_ax
 
 
 def test_sparse_parity_run_gets_its_own_figure_and_no_fourier_ones(tmp_path, capsys):
-    from lab.config import ModelConfig, Spec, TaskConfig, TrainConfig
+    from lab.config import ModelConfig, Spec, SweepConfig, TaskConfig, TrainConfig
 
     spec = Spec(task=TaskConfig(name="parity", n_bits=8, k=2, n_train=100, n_test=100),
-                model=ModelConfig(kind="mlp", width=16), train=TrainConfig(steps=40, log_every=10, checkpoints=3))
+                model=ModelConfig(kind="mlp", width=16), train=TrainConfig(steps=40, log_every=10, checkpoints=3),
+                sweep=SweepConfig(seeds=2))
     run_dir = run_sweep(spec, tmp_path / "parity", progress=False)
     text, shown = _report(run_dir, capsys)
     _check_figures(run_dir, shown)
     assert "parity_pruning.png" in shown and "fourier_spectrum.png" not in shown
     assert "not modular arithmetic" in text
+    assert "universality.png" in shown and "families of the first seed's neurons (bits read)" in text
+    assert "ablation_curves.png" not in shown and "heuristics are patterns over the (a, b) grid" in text

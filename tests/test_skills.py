@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 import lab
@@ -66,6 +68,28 @@ def test_skill_steps_and_the_power_law_fit_on_synthetic_data():
         fit_power_law([1, 2], [1, 2])
 
 
+def test_the_joint_power_law_fit_recovers_every_exponent():
+    import pandas as pd
+    import pytest
+
+    from lab.analysis.emergence import fit_joint_power_law
+
+    rng = np.random.default_rng(1)
+    n, d, s = (np.exp(rng.uniform(np.log(lo), np.log(hi), 300)) for lo, hi in ((1e3, 1e6), (1e3, 1e5), (1e2, 1e4)))
+    loss = 40.0 * n**-0.3 * d**-0.15 * s**-0.5 * np.exp(0.05 * rng.normal(size=300))
+    table = pd.DataFrame({"params": n, "n_train": d, "step": s, "test_loss": loss})
+    fit = fit_joint_power_law(table, ["params", "n_train", "step"], "test_loss", n_boot=300)
+    for got, want, low, high in zip(fit.exponents, (0.3, 0.15, 0.5), fit.exponents_low, fit.exponents_high):
+        assert abs(got - want) < 0.02 and low < want < high
+    assert fit.r2 > 0.95 and abs(np.log(fit.prefactor / 40.0)) < 0.3
+    np.testing.assert_allclose(fit(table[["params", "n_train", "step"]]), loss, rtol=0.2)
+    assert "params: exponent 0.3" in fit.describe()
+    with pytest.raises(ValueError, match="does not vary|do\\(es\\) not vary"):
+        fit_joint_power_law(table.assign(n_train=5.0), ["params", "n_train"], "test_loss")
+    with pytest.raises(ValueError, match="no column"):
+        fit_joint_power_law(table, ["width"], "test_loss")
+
+
 def test_skill_composition_labels_and_held_out_tuples():
     import jax
     import pytest
@@ -73,35 +97,53 @@ def test_skill_composition_labels_and_held_out_tuples():
     from lab.config import SpecError
     from lab.tasks import make_composition, skill_subsets, skill_tuples
 
-    cfg = TaskConfig(name="skill_composition", n_bits=12, k=2, n_tasks=5, compose_k=2, n_train=4000, n_test=500,
-                     train_frac=0.6)
+    cfg = TaskConfig(name="skill_composition", n_bits=12, k=2, n_tasks=5, compose_k=2, compose_test=3, n_train=4000,
+                     n_test=600, train_frac=0.6)
     cfg.validate()
+    assert cfg.n_classes == 4 and cfg.test_groups == ("k1", "k2", "k3")  # counts 0..3, one column per size
     tuples = skill_tuples(cfg)
     assert tuples.shape == (10, 2)
     data = jax.jit(make_composition, static_argnums=0)(cfg, jax.random.key(3), 0.6)
-    seen, held = set(np.asarray(data.t_train).tolist()), set(np.asarray(data.t_test).tolist())
-    assert len(seen) == 6 and len(held) == 4 and not seen & held  # 60% of 10 tuples trained, the rest held out
     subsets = np.asarray(skill_subsets(cfg, jax.random.key(3)))
     assert len(set(subsets.ravel().tolist())) == 10  # 5 skills x 2 bits, disjoint
-    x, y, t = np.asarray(data.x_test), np.asarray(data.y_test), np.asarray(data.t_test)
+
+    def named(x):
+        return [tuple(np.flatnonzero(row[:5]).tolist()) for row in np.asarray(x)]
+
+    train, test = named(data.x_train), named(data.x_test)
+    pairs_tr = {t for t in train if len(t) == 2}
+    assert len(pairs_tr) == 6 and {len(t) for t in train} == {1, 2}  # 60% of the 10 pairs, and single skills
+    assert np.array_equal(np.asarray(data.t_train), [len(t) - 1 for t in train])
+    sizes = np.asarray(data.t_test) + 1
+    assert np.array_equal(sizes, [len(t) for t in test]) and np.bincount(sizes).tolist() == [0, 200, 200, 200]
+    pairs_te = {t for t in test if len(t) == 2}
+    assert len(pairs_te) == 4 and not pairs_te & pairs_tr  # the other 4 pairs, never trained together
+    x, y = np.asarray(data.x_test), np.asarray(data.y_test)
     bits01 = (x[:, 5:] < 0).astype(int)  # to_pm1 maps bit 1 to -1
-    for row in range(200):
-        skills = tuples[t[row]]
-        assert np.flatnonzero(x[row, :5]).tolist() == sorted(skills)  # the multi-hot prefix names the skills
-        assert y[row] == bits01[row, subsets[skills].ravel()].sum() % 2  # parity of all their bits
-    assert 0.4 < y.mean() < 0.6
+    for row in range(0, 600, 3):
+        answers = [bits01[row, subsets[s]].sum() % 2 for s in test[row]]
+        assert y[row] == sum(answers)  # the number of named skills whose parity is 1
+    xor = jax.jit(make_composition, static_argnums=0)(dataclasses.replace(cfg, compose_rule="xor"),
+                                                       jax.random.key(3), 0.6)
+    np.testing.assert_array_equal(np.asarray(xor.y_test), y % 2)  # the same examples, the parity of all their bits
     with pytest.raises(SpecError, match="task.compose_k must be in"):
         TaskConfig(name="skill_composition", n_tasks=3, compose_k=4).validate()
     with pytest.raises(SpecError, match="at least 2 are needed"):
         TaskConfig(name="skill_composition", n_tasks=3, compose_k=3).validate()
+    with pytest.raises(SpecError, match="task.compose_test must be"):
+        TaskConfig(name="skill_composition", n_tasks=5, compose_k=3, compose_test=2).validate()
 
 
-def test_a_model_trains_on_skill_composition(tmp_path):
-    spec = Spec(task=TaskConfig(name="skill_composition", n_bits=10, k=2, n_tasks=4, compose_k=1, n_train=2000,
-                                n_test=300, train_frac=0.75),
-                model=ModelConfig(kind="mlp", width=64),
-                train=TrainConfig(lr=3e-3, weight_decay=0.1, steps=400, log_every=200, checkpoints=1), name="compose")
+def test_held_out_skill_pairs_are_learned_from_single_skills_and_other_pairs(tmp_path):
+    spec = Spec(task=TaskConfig(name="skill_composition", n_bits=12, k=2, n_tasks=6, compose_k=2, n_train=4000,
+                                n_test=400, train_frac=0.5),
+                model=ModelConfig(kind="mlp", width=128),
+                train=TrainConfig(lr=3e-3, weight_decay=0.1, batch_size=500, steps=2000, log_every=500,
+                                  checkpoints=1), name="compose")
     run = lab.open(run_sweep(spec, tmp_path / "run", progress=False))
-    last = run.metrics[run.metrics.step == 400].iloc[0]
-    assert last.train_acc > 0.95  # the 3 trained single skills are learned
-    assert "skill composition: 4 skills" in __import__("lab.report.describe", fromlist=["x"]).describe_task(spec.task)
+    first, last = (run.metrics[run.metrics.step == s].iloc[0] for s in (0, 2000))
+    assert {"test_acc_k1", "test_acc_k2", "test_loss_k2"} <= set(run.metrics.columns)
+    assert first.test_acc_k2 < 0.6 and last.train_acc > 0.95
+    # 7 of the 15 pairs never trained together, answered from the skills (0.92 at step 1500 when written)
+    assert last.test_acc_k2 > 0.85
+    assert "skill composition: 6 skills" in __import__("lab.report.describe", fromlist=["x"]).describe_task(spec.task)

@@ -1,12 +1,15 @@
-"""Example 8: heuristic neurons in MLPs trained on integer addition (after `lab sweep
-sweeps/integer_heuristics.toml`).
+"""Example 8: heuristic neurons in models trained on integer addition (after `lab sweep
+sweeps/integer_heuristics.toml`, an MLP, or sweeps/integer_heuristics_transformer.toml).
 
     .venv/bin/lab sweep sweeps/integer_heuristics.toml      # about 1 minute on a 2-core CPU
     .venv/bin/python docs/examples/08_heuristic_neurons.py [RUN_DIR]
 
-Scores every hidden neuron of every model at every saved step against the heuristic families
-(`lab.analysis.heuristics`), prints the composition at the end, and draws example neurons over the
-(a, b) grid and the share of neurons that match a heuristic over training.
+Scores every neuron of the last MLP layer of every model at every saved step against the heuristic
+families (`lab.analysis.heuristics`), prints the composition at the end, draws example neurons over
+the (a, b) grid and the share of neurons that match a heuristic over training, then ranks neurons
+by direct logit attribution and activation patching (`lab.analysis.attribution`), finds the
+smallest set that keeps 90% of the accuracy, and compares ablations of heuristic, high-effect and
+random neurons. For a transformer it also reads the neurons' roles and ablates each head.
 """
 
 import sys
@@ -19,22 +22,20 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import lab  # noqa: E402
-from lab import models  # noqa: E402
+from lab.analysis.activations import activation_table, complete_dataset  # noqa: E402
 from lab.analysis.heuristics import FAMILIES, grid_values, score_neurons  # noqa: E402
-from lab.tasks import all_pairs  # noqa: E402
 
 MATCH = 0.5  # a neuron "implements" its best heuristic when the correlation is at least this
 
 run = lab.open(sys.argv[1] if len(sys.argv) > 1 else "checkpoints/integer_heuristics")
 task = run.spec.task
-x = all_pairs(task)[0]
+x, y_all = complete_dataset(run.spec.model, task)  # every pair, in all_pairs(task) order
 v = grid_values(task)
 
 
 def acts_of(model, step):
     cfg = run.spec_of(model)
-    _, acts = models.apply_with_activations(run.params(model, step), x, cfg.model, cfg.task)
-    return np.asarray(acts[f"mlp_post_{cfg.model.depth - 1}"])
+    return activation_table(run.params(model, step), cfg.model, cfg.task, x)
 
 
 rows, final = [], {}
@@ -92,27 +93,51 @@ ax2.legend(loc="lower right", fontsize=8)
 fig.suptitle(f"{run.spec.name}: integer {task.op} on [0, {task.p}); example neurons of model "
              f"{run.grid.model.iloc[0]} over the (a, b) grid, and heuristics over training")
 fig.tight_layout()
-out = "docs/figures/08_heuristic_neurons.png"
+out = f"docs/figures/08_{run.spec.name}.png"
 fig.savefig(out, dpi=100)
 print("wrote", out)
 
-# Ablations: mean-ablate the neurons that match heuristics best against as many random neurons.
+# Attribution and ablations: which neurons carry the answer, and are they the heuristic ones?
 import jax  # noqa: E402
 
-from lab.analysis.ablation import ablate, mean_activations, random_ablation_baseline  # noqa: E402
+from lab.analysis import ablation, attribution, roles  # noqa: E402
 
-y_all = all_pairs(task)[1]
-print("mean ablation over the whole (a, b) table (accuracy; random: mean and range over 20 draws):")
+
+def spearman(a, b) -> float:
+    return float(np.corrcoef(pd.Series(a).rank(), pd.Series(b).rank())[0, 1])
+
+
+print("\nattribution over the whole (a, b) table (mean ablation; random: 20 draws):")
 for model, (table, _) in final.items():
     cfg = run.spec_of(model)
     params = run.params(model)
-    base = ablate(params, cfg.model, task, x, y_all)["accuracy"]
-    means = mean_activations(params, cfg.model, task, x)
-    ranked = table[~table.dead].sort_values("score", ascending=False).neuron.to_numpy()
-    parts = []
-    for n in (4, 16, 64):
-        top = ablate(params, cfg.model, task, x, y_all, ranked[:n], mode="mean", mean_acts=means)["accuracy"]
-        rand = random_ablation_baseline(params, cfg.model, task, x, y_all, n, n_draws=20,
-                                        key=jax.random.key(int(model)), mode="mean", mean_acts=means)["accuracy"]
-        parts.append(f"{n} best-matching {top:.3f} vs random {rand.mean():.3f} [{rand.min():.3f}, {rand.max():.3f}]")
-    print(f"  model {model}: none {base:.3f}; " + "; ".join(parts))
+    dla = attribution.direct_logit_attribution(params, cfg.model, task, x, y_all)
+    effects = attribution.patching_effects(params, cfg.model, task, x, y_all)
+    live = ~table.dead.to_numpy()
+    rho_h = spearman(table.score[live], effects[live])
+    rho_d = spearman(dla[live], effects[live])
+    found = attribution.smallest_sufficient_set(params, cfg.model, task, x, y_all,
+                                                ranking=np.argsort(-effects, kind="stable"))
+    kept = table.set_index("neuron").loc[found["neurons"]]
+    print(f"model {model}: Spearman(patching effect, heuristic score) {rho_h:.2f}, (patching, DLA) {rho_d:.2f}; "
+          f"smallest set keeping 90% of the accuracy: {found['k']} of {len(table)} neurons ({found['fraction']:.1%}), "
+          f"accuracy {found['accuracy']:.3f} of {found['plain_accuracy']:.3f}; its neurons' best families: "
+          + ", ".join(f"{f} {n}" for f, n in kept[kept.score >= MATCH].family.value_counts().items())
+          + f", none (r < {MATCH}) {int((kept.score < MATCH).sum())}")
+    ranked_h = table.assign(key=np.where(table.dead, -np.inf, table.score)).sort_values("key", ascending=False).neuron
+    by_h = attribution.smallest_sufficient_set(params, cfg.model, task, x, y_all, ranking=ranked_h.to_numpy())
+    print(f"   ranked by heuristic score instead: {by_h['k']} neurons ({by_h['fraction']:.1%}) keep 90%")
+    sizes = [4, 16, 64]
+    by_effect = attribution.ablation_curve(params, cfg.model, task, x, y_all, np.argsort(-effects, kind="stable"),
+                                           sizes, n_random=20, key=jax.random.key(int(model)))
+    by_heuristic = attribution.ablation_curve(params, cfg.model, task, x, y_all, ranked_h.to_numpy(), sizes,
+                                              n_random=0)
+    for (_, e), (_, h) in zip(by_effect.iterrows(), by_heuristic.iterrows()):
+        print(f"   ablate {int(e.k):3d}: top patching {e.accuracy:.3f}, best heuristic {h.accuracy:.3f}, random "
+              f"{e.random_accuracy_mean:.3f} [{e.random_accuracy_p05:.3f}, {e.random_accuracy_p95:.3f}]")
+    if cfg.model.kind == "transformer":
+        r = roles.neuron_roles(params, cfg.model)
+        heads = [ablation.ablate(params, cfg.model, task, x, y_all, heads=[h])["accuracy"]
+                 for h in range(cfg.model.n_heads)]
+        print(f"   roles: {r.role.value_counts().to_dict()}; accuracy with one head zero-ablated: "
+              + ", ".join(f"head {h} {a:.3f}" for h, a in enumerate(heads)))

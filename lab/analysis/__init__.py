@@ -1,5 +1,17 @@
 """Analyses of trained models: pure functions of (params, configs), vmappable over models and steps."""
 
+from lab.analysis import (
+    ablation,
+    activations,
+    attribution,
+    emergence,
+    heuristics,
+    progress,
+    roles,
+    skill_graph,
+    trajectories,
+    universality,
+)
 from lab.analysis.fourier import (
     basis_frequencies,
     embedding_weights,
@@ -10,26 +22,27 @@ from lab.analysis.fourier import (
     neuron_frequencies,
 )
 from lab.analysis.neurons_fourier import grid_inputs, logits_grid, neuron_activations_grid, summarize
-from lab.analysis import ablation, activations, emergence, heuristics, progress, roles, trajectories, universality
 
 __all__ = [
     "ablation",
     "activations",
-    "emergence",
-    "heuristics",
-    "progress",
-    "roles",
-    "trajectories",
-    "universality",
+    "attribution",
     "basis_frequencies",
     "embedding_weights",
+    "emergence",
     "fourier_2d",
     "fourier_basis",
     "frequency_norms",
     "grid_inputs",
+    "heuristics",
     "key_frequencies",
     "logits_grid",
     "neuron_activations_grid",
     "neuron_frequencies",
+    "progress",
+    "roles",
+    "skill_graph",
     "summarize",
+    "trajectories",
+    "universality",
 ]

@@ -81,3 +81,74 @@ def fit_power_law(x, y, n_boot: int = 1000, seed: int = 0) -> PowerLaw:
     boot = np.asarray(boot)
     return PowerLaw(float(exponent), prefactor, float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5)),
                     float(boot.std()))
+
+
+@dataclass(frozen=True)
+class JointPowerLaw:
+    """y = prefactor * prod_v x_v^(-exponent_v), fitted in log space, with bootstrap intervals.
+
+    The product form is what a scaling law looks like along each axis while the others are not the
+    bottleneck; an irreducible loss or a hand-over between axes (Kaplan et al.'s L(N, D)) shows as
+    structure in the residuals, so look at `r2` and the fit against the data before trusting it.
+    """
+
+    names: tuple[str, ...]
+    exponents: np.ndarray  # [V]
+    prefactor: float
+    exponents_low: np.ndarray  # 2.5th percentile over the bootstrap fits, [V]
+    exponents_high: np.ndarray  # 97.5th percentile, [V]
+    stderr: np.ndarray  # standard deviation of the bootstrap exponents, [V]
+    r2: float  # the share of the variance of log y the fit explains
+    n_points: int
+
+    def __call__(self, x_NxV) -> np.ndarray:
+        log_x_NxV = np.log(np.asarray(x_NxV, np.float64).reshape(-1, len(self.names)))
+        return self.prefactor * np.exp(-log_x_NxV @ self.exponents)
+
+    def describe(self) -> str:
+        """One line per variable: its exponent with the 95% interval."""
+        return "\n".join(f"{name}: exponent {e:.3f} [{lo:.3f}, {hi:.3f}]" for name, e, lo, hi in
+                         zip(self.names, self.exponents, self.exponents_low, self.exponents_high))
+
+
+def _fit_joint(log_x_NxV: np.ndarray, log_y_N: np.ndarray) -> tuple[np.ndarray, float]:
+    design_NxV1 = np.column_stack([log_x_NxV, np.ones(len(log_y_N))])
+    coef, *_ = np.linalg.lstsq(design_NxV1, log_y_N, rcond=None)
+    return -coef[:-1], float(coef[-1])
+
+
+def fit_joint_power_law(table: pd.DataFrame, x_columns: list[str], y_column: str, n_boot: int = 1000,
+                        seed: int = 0) -> JointPowerLaw:
+    """Least squares of log y on the logs of several scale variables at once (parameters, data, steps).
+
+    Args:
+        table: one row per observation (e.g. per model and logged step).
+        x_columns: the scale variables (each > 0; each must vary, or its exponent is not identified).
+        y_column: the quantity that falls with scale (e.g. test_loss; rows with y <= 0 are left out).
+        n_boot: bootstrap resamples of the rows for the intervals.
+        seed: the bootstrap's seed.
+
+    Raises:
+        ValueError: a column is missing or constant, or fewer rows than variables + 2.
+    """
+    missing = [c for c in (*x_columns, y_column) if c not in table]
+    if missing:
+        raise ValueError(f"the table has no column(s) {missing}; it has {list(table.columns)}")
+    x_NxV = table[list(x_columns)].to_numpy(np.float64)
+    y_N = table[y_column].to_numpy(np.float64)
+    keep = (x_NxV > 0).all(axis=1) & (y_N > 0) & np.isfinite(y_N) & np.isfinite(x_NxV).all(axis=1)
+    log_x, log_y = np.log(x_NxV[keep]), np.log(y_N[keep])
+    if len(log_y) < len(x_columns) + 2:
+        raise ValueError(f"a joint fit in {len(x_columns)} variables needs at least {len(x_columns) + 2} positive "
+                         f"rows (got {len(log_y)})")
+    constant = [c for c, spread in zip(x_columns, np.ptp(log_x, axis=0)) if spread == 0]
+    if constant:
+        raise ValueError(f"{constant} do(es) not vary in the table, so its exponent cannot be fitted")
+    exponents, log_c = _fit_joint(log_x, log_y)
+    rng = np.random.default_rng(seed)
+    boot = np.asarray([_fit_joint(log_x[pick], log_y[pick])[0]
+                       for pick in (rng.integers(0, len(log_y), len(log_y)) for _ in range(n_boot))])
+    residual = log_y - (log_c - log_x @ exponents)
+    r2 = 1.0 - float(np.sum(residual**2) / max(np.sum((log_y - log_y.mean()) ** 2), 1e-300))
+    return JointPowerLaw(tuple(x_columns), exponents, float(np.exp(log_c)), np.percentile(boot, 2.5, axis=0),
+                         np.percentile(boot, 97.5, axis=0), boot.std(axis=0), r2, len(log_y))

@@ -139,7 +139,7 @@ def _max_corr_to_rotated(cov_DxD: np.ndarray, sd_D: np.ndarray, j: int, f: int, 
 
 
 def universality(tables: list[Any], n_rotations: int = 10, key: jax.Array | None = None, percentile: float = 99.0,
-                 chunk: int = 2048, rotations: Any = None) -> dict[str, Any]:
+                 chunk: int = 2048, rotations: Any = None, excess_cut: float = 0.5) -> dict[str, Any]:
     """Per-neuron max correlation to each other seed's neurons, a random-rotation baseline, universal neurons.
 
     A neuron of model i is universal when its mean (over the other models j) max correlation to
@@ -154,6 +154,7 @@ def universality(tables: list[Any], n_rotations: int = 10, key: jax.Array | None
         percentile: the baseline percentile a universal neuron's mean max correlation must pass.
         chunk: rows per step of the streamed covariance.
         rotations: optional [n_rotations, M, F, F] orthogonal matrices to use instead of random ones.
+        excess_cut: Gurnee et al.'s cut on the excess correlation, for "universal_by_excess".
 
     Returns:
         A dict of numpy arrays:
@@ -163,7 +164,9 @@ def universality(tables: list[Any], n_rotations: int = 10, key: jax.Array | None
         - "baseline_max_corr" [R, M, M, F] and "baseline_mean_max_corr" [R, M, F]: the same against
           rotated models; "excess" [M, F]: mean_max_corr minus the baseline's mean over rotations;
         - "threshold": the baseline percentile; "universal" [M, F] bool; "fraction_universal": the share
-          of universal neurons over all models, and "fraction_universal_per_model" [M].
+          of universal neurons over all models, and "fraction_universal_per_model" [M];
+        - "universal_by_excess" [M, F] bool and "fraction_universal_by_excess": the paper's criterion,
+          excess > excess_cut.
     """
     _check_tables(tables, chunk)
     n_models = len(tables)
@@ -195,17 +198,20 @@ def universality(tables: list[Any], n_rotations: int = 10, key: jax.Array | None
     base_mean_RxMxF = np.nanmean(base_RxMxMxF, axis=2)
     threshold = float(np.percentile(base_mean_RxMxF, percentile)) if n_rot else np.nan
     universal_MxF = mean_max_MxF > threshold
+    excess_MxF = mean_max_MxF - (base_mean_RxMxF.mean(axis=0) if n_rot else np.nan)
     return {
         "max_corr": max_corr_MxMxF,
         "best_match": best_MxMxF,
         "mean_max_corr": mean_max_MxF,
         "baseline_max_corr": base_RxMxMxF,
         "baseline_mean_max_corr": base_mean_RxMxF,
-        "excess": mean_max_MxF - (base_mean_RxMxF.mean(axis=0) if n_rot else np.nan),
+        "excess": excess_MxF,
         "threshold": threshold,
         "universal": universal_MxF,
         "fraction_universal": float(universal_MxF.mean()),
         "fraction_universal_per_model": universal_MxF.mean(axis=1),
+        "universal_by_excess": excess_MxF > excess_cut,
+        "fraction_universal_by_excess": float((excess_MxF > excess_cut).mean()),
     }
 
 

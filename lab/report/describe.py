@@ -18,9 +18,12 @@ def describe_task(task: TaskConfig) -> str:
         return (f"sparse parity: the label is the XOR of {task.k} of {task.n_bits} bits; {task.n_train} training "
                 f"and {task.n_test} test examples")
     if task.name == "skill_composition":
-        return (f"skill composition: {task.n_tasks} skills (parities of {task.k} of {task.n_bits} bits), each example "
-                f"needs {task.compose_k} at once; trained on {task.train_frac:.0%} of the skill tuples, tested on the "
-                f"others; {task.n_train} training and {task.n_test} test examples")
+        label = "how many of them answer 1" if task.compose_rule == "count" else "the parity of all their bits"
+        return (f"skill composition: {task.n_tasks} skills (parities of {task.k} of {task.n_bits} bits); an example "
+                f"names a tuple of skills and its label is {label}; trained on {task.train_frac:.0%} of the "
+                f"{task.compose_k}-tuples" + (" and each skill alone" if task.compose_singles else "")
+                + f", tested on tuples of 1..{task.test_sizes} skills never trained together; {task.n_train} "
+                f"training and {task.n_test} test examples")
     return (f"multitask sparse parity: {task.n_tasks} subtasks (Zipf exponent {task.zipf_exponent}), each the XOR "
             f"of {task.k} of {task.n_bits} bits; {task.n_train} training and {task.n_test} test examples")
 

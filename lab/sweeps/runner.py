@@ -6,7 +6,6 @@ from functools import partial
 from pathlib import Path
 
 import jax
-
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -33,13 +32,14 @@ def grid_table(groups: list[Group]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("model").reset_index(drop=True)
 
 
-def _metrics_rows(step: int, models: tuple[int, ...], metrics: dict[str, np.ndarray]) -> pd.DataFrame:
+def _metrics_rows(step: int, models: tuple[int, ...], metrics: dict[str, np.ndarray],
+                  groups: tuple[str, ...]) -> pd.DataFrame:
     table = pd.DataFrame({k: np.asarray(metrics[k]) for k in (*METRICS, "nonfinite")})
-    for key in ("test_loss_tasks", "test_acc_tasks"):  # per-subtask columns: test_acc_task_0, ...
+    for key in ("test_loss_tasks", "test_acc_tasks"):  # per test group: test_acc_task_0, ..., test_acc_k1, ...
         if key in metrics:
             per_MxT = np.asarray(metrics[key])
-            for t in range(per_MxT.shape[1]):
-                table[f"{key[:-6]}_task_{t}"] = per_MxT[:, t]
+            for t, name in enumerate(groups):
+                table[f"{key[:-6]}_{name}"] = per_MxT[:, t]
     table.insert(0, "model", models)
     table.insert(0, "step", step)
     return table
@@ -69,6 +69,7 @@ def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> 
     checkpoints and metrics hold the real models only, so a run resumes on any device count.
     """
     spec, cfg, n = group.spec, group.spec.train, group.size
+    groups = spec.task.test_groups
     gdir = layout.group_dir(run_dir, group.index)
     store = CheckpointStore(gdir / "checkpoints")
     saves = checkpoint_steps(cfg)
@@ -95,13 +96,13 @@ def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> 
     else:
         start = 0
         metrics = fetch(programs.evaluate(state_M.params, data_M)) | {"nonfinite": np.zeros(n, bool)}
-        layout.write_metrics(gdir, _metrics_rows(0, group.models, metrics), append=False)
+        layout.write_metrics(gdir, _metrics_rows(0, group.models, metrics, groups), append=False)
         store.save(0, fetch(state_M))
     bar.update(start * n)
     pending = []
     chunks = run_chunks(programs, state_M, data_M, hp_M, start, cfg.steps, cfg.log_every, saves, fetch=fetch)
     for step, metrics, state in chunks:
-        pending.append(_metrics_rows(step, group.models, metrics))
+        pending.append(_metrics_rows(step, group.models, metrics, groups))
         diverged.update(step, cfg.steps, group.models, metrics["nonfinite"])
         bar.update(cfg.log_every * n)
         if state is not None and step in saves:

@@ -113,8 +113,8 @@ METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "weight_norm", "t
 
 def evaluate(spec: Spec, params, data: tasks.Data) -> dict[str, jax.Array]:
     """Train and test loss and accuracy (over real examples), the weight norm of one model,
-    train_collapse (the fraction of training examples whose float32 loss is exactly 0), and for
-    multitask parity test_loss_tasks / test_acc_tasks, one entry per subtask [n_tasks]."""
+    train_collapse (the fraction of training examples whose float32 loss is exactly 0), and
+    test_loss_tasks / test_acc_tasks with one entry per `task.test_groups` (when it has any)."""
     out = {"weight_norm": weight_norm(params)}
     for split, x, y_B, w_B in (
         ("train", data.x_train, data.y_train, data.w_train),
@@ -126,9 +126,9 @@ def evaluate(spec: Spec, params, data: tasks.Data) -> dict[str, jax.Array]:
         out[f"{split}_acc"] = weighted_mean(accuracy(logits_BxC, y_B), w_B)
         if split == "train":
             out["train_collapse"] = weighted_mean(collapsed(logits_BxC, y_B, spec.train.loss), w_B)
-    if spec.task.name == "multitask_parity":  # per skill: test loss and accuracy of each subtask, [T]
+    if spec.task.test_groups:  # per subtask or tuple size (data.t_test): test loss and accuracy, [T]
         logits_BxC = models.apply(params, data.x_test, spec.model, spec.task)
-        w_BxT = data.w_test[:, None] * jax.nn.one_hot(data.t_test, spec.task.n_tasks)
+        w_BxT = data.w_test[:, None] * jax.nn.one_hot(data.t_test, len(spec.task.test_groups))
         count_T = jnp.maximum(jnp.sum(w_BxT, axis=0), 1.0)
         loss_B = per_example_loss(logits_BxC, data.y_test, spec.train.loss, spec.train.loss_precision)
         out["test_loss_tasks"] = loss_B @ w_BxT / count_T
