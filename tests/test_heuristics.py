@@ -6,7 +6,7 @@ import jax
 import numpy as np
 
 from lab import models
-from lab.analysis.heuristics import FAMILIES, candidates, grid_values, score_neurons
+from lab.analysis.heuristics import FAMILIES, candidates, grid_values, score_neurons, top_prompt_labels
 from lab.analysis.roles import neuron_roles
 from lab.config import ModelConfig, TaskConfig
 from lab.tasks import all_pairs
@@ -85,3 +85,16 @@ def test_prediction_and_suppression_neurons_are_found_from_weights():
     assert roles.role.tolist()[:2] == ["prediction", "suppression"]
     assert roles.top_class[0] == 5 and roles.bottom_class[1] == 9
     assert (roles.role[2:] == "").all() and (roles["kurtosis"][2:] < 10).all()
+
+
+def test_the_top_prompt_rule_labels_the_hand_built_neurons():
+    cfg, params = _hand_built_mlp()
+    _, acts = models.apply_with_activations(params, all_pairs(TASK)[0], cfg, TASK)
+    labels = top_prompt_labels(np.asarray(acts["mlp_post_0"]), TASK)
+    # neurons constant on their region keep it whole (ties), and the tightest rule covering it wins
+    assert labels.pattern[0] == "a in [15, 22)" and labels.n_top[0] == 7 * N and labels.fit[0] == 1.0
+    assert labels.pattern[1] == "a = 1 mod 4" and labels.fit[1] == 1.0
+    assert labels.family[2] == "result range" and labels.labelled[:3].all()
+    assert labels.base_rate[0] == 7 / N
+    noise = np.random.default_rng(0).normal(size=(N * N, 3))  # no rule fits random activations
+    assert not top_prompt_labels(noise, TASK).labelled.any()

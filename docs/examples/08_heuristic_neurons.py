@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 
 import lab  # noqa: E402
 from lab.analysis.activations import activation_table, complete_dataset  # noqa: E402
-from lab.analysis.heuristics import FAMILIES, grid_values, score_neurons  # noqa: E402
+from lab.analysis.heuristics import FAMILIES, grid_values, score_neurons, top_prompt_labels  # noqa: E402
 
 MATCH = 0.5  # a neuron "implements" its best heuristic when the correlation is at least this
 
@@ -60,6 +60,11 @@ for model, (table, _) in final.items():
           + ", ".join(f"{f} {int(counts.get(f, 0))}" for f in FAMILIES))
     print("   median best score", f"{live.score.median():.2f}", "| top patterns:",
           "; ".join(live.sort_values("score", ascending=False).pattern.head(5)))
+    labels = top_prompt_labels(final[model][1], task)
+    labelled = labels[labels.labelled]
+    print(f"   Nikankin et al.'s rule (>= 60% of the top 5% prompts fit a rule covering <= 30% of the grid): "
+          f"{len(labelled)} neurons ({len(labelled) / len(labels):.0%}): "
+          + ", ".join(f"{f} {n}" for f, n in labelled.family.value_counts().items()))
 
 fig = plt.figure(figsize=(15, 7.5))
 table, acts = final[run.grid.model.iloc[0]]

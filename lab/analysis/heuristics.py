@@ -134,3 +134,49 @@ def score_neurons(acts_GxF: np.ndarray, task: TaskConfig) -> pd.DataFrame:
     for name in FAMILIES:
         table[name] = corr_FxK[:, family == name].max(axis=1)
     return table
+
+
+def top_prompt_labels(acts_GxF: np.ndarray, task: TaskConfig, top_fraction: float = 0.05, fit: float = 0.6,
+                      max_base_rate: float = 0.3) -> pd.DataFrame:
+    """Nikankin et al.'s labelling rule: a neuron implements a heuristic when at least `fit` of its
+    top-activating prompts satisfy the rule.
+
+    Only the binary families count (ranges, residues, identical operands; a periodic pattern is not a
+    rule a prompt satisfies or not), and only rules true on at most max_base_rate of the grid: a
+    rule as broad as "the result is below 60" fits 60% of any neuron's top prompts by chance. A neuron's top prompts are the grid examples whose activation is
+    at least its value at the top_fraction quantile (ties included, so a neuron that is constant on a
+    region keeps the whole region). Its label is the rule with the largest fit, and among rules that fit
+    equally the most specific one (the smallest share of the grid, its `base_rate`): a window that
+    contains all the top prompts and little else.
+
+    Args:
+        acts_GxF: activations over the grid in `all_pairs(task)` order, [G, F].
+        task: a modular or integer task config.
+        top_fraction: the share of the grid that counts as a neuron's top prompts.
+        fit: the least share of the top prompts the rule must cover for a label.
+        max_base_rate: the largest share of the grid a rule may cover.
+
+    Returns:
+        One row per neuron: neuron, n_top (its top prompts), family and pattern of the best rule, fit
+        (the share of the top prompts it covers), base_rate (its share of the whole grid) and labelled
+        (fit >= `fit` and the neuron is not constant).
+    """
+    cands = candidates(task)
+    binary_K = np.asarray([f != "periodic" for f in cands.family]) & (cands.patterns_KxG.mean(axis=1) <= max_base_rate)
+    rules_KxG = cands.patterns_KxG[binary_K] > 0.5
+    acts_GxF = np.asarray(acts_GxF, np.float64)
+    if acts_GxF.shape[0] != rules_KxG.shape[1]:
+        raise ValueError(f"acts_GxF has {acts_GxF.shape[0]} rows; the grid of this task has {rules_KxG.shape[1]}")
+    cut_F = np.quantile(acts_GxF, 1.0 - top_fraction, axis=0, method="higher")
+    top_GxF = acts_GxF >= cut_F[None, :]
+    n_top_F = top_GxF.sum(axis=0)
+    fit_FxK = (top_GxF.T.astype(np.float64) @ rules_KxG.T) / n_top_F[:, None]
+    base_K = rules_KxG.mean(axis=1)
+    best_fit_F = fit_FxK.max(axis=1)
+    tied_FxK = fit_FxK >= best_fit_F[:, None] - 1e-12
+    best_K = np.argmin(np.where(tied_FxK, base_K[None, :], np.inf), axis=1)
+    family, description = np.asarray(cands.family)[binary_K], np.asarray(cands.description)[binary_K]
+    alive_F = acts_GxF.std(axis=0) > 0
+    return pd.DataFrame({"neuron": np.arange(acts_GxF.shape[1]), "n_top": n_top_F, "family": family[best_K],
+                         "pattern": description[best_K], "fit": best_fit_F, "base_rate": base_K[best_K],
+                         "labelled": (best_fit_F >= fit) & alive_F})
