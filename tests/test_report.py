@@ -51,13 +51,14 @@ def _check_figures(run_dir, shown: list[str]) -> None:
 
 def test_report_of_a_two_axis_run_draws_every_figure(two_axis_run, capsys):
     text, shown = _report(two_axis_run, capsys)
-    # A modular x+y task over two swept axes: every figure applies but the sparse-parity one.
-    assert shown == [f for f in FIGURES if f != "parity_pruning.png"]
+    # A modular x+y task over two swept axes: every figure applies but the sparse-parity and the skills ones.
+    assert shown == [f for f in FIGURES if f not in ("parity_pruning.png", "skills.png")]
     _check_figures(two_axis_run, shown)
     assert text.startswith("# Report: tiny")
     assert "modular arithmetic x+y mod 11" in text and "8 models = 4 setting(s) x 2 seed(s)" in text
     assert "step_generalized" in text  # the settings table
-    assert text.count("Not drawn") == 1 and "this figure is for sparse parity" in text
+    assert text.count("Not drawn") == 2 and "this figure is for sparse parity" in text
+    assert "this figure is for multitask parity and skill composition" in text
     assert re.search(r"over 2 seeds .* universal \(\d+\.\d%", text)  # the neuron figures say what they found
     assert re.search(r"Keeping only the \d+ neurons", text)
     for name in shown:  # each figure has a caption under it

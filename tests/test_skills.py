@@ -36,10 +36,15 @@ def test_per_skill_metrics_are_logged_and_average_to_the_mean(tmp_path):
 
 
 def test_a_model_trained_on_a_single_easy_skill_learns_it(tmp_path):
+    from lab.report import build_report
+
     run = lab.open(run_sweep(_spec(n_tasks=1, steps=600), tmp_path / "one", progress=False))
     last = run.metrics[run.metrics.step == run.metrics.step.max()].iloc[0]
     first = run.metrics[run.metrics.step == 0].iloc[0]
     assert first.test_acc_task_0 < 0.7 and last.test_acc_task_0 > 0.95
+    index = build_report(run.path).read_text()  # the skills figure: drawn, with the skill's learning step
+    assert "![Skills: emergence and composition](skills.png)" in index and (run.path / "report/skills.png").exists()
+    assert "too few learned skills for a fit" in index  # one skill: no power law to fit
 
 
 def test_skill_steps_and_the_power_law_fit_on_synthetic_data():
@@ -135,6 +140,8 @@ def test_skill_composition_labels_and_held_out_tuples():
 
 
 def test_held_out_skill_pairs_are_learned_from_single_skills_and_other_pairs(tmp_path):
+    from lab.report import build_report
+
     spec = Spec(task=TaskConfig(name="skill_composition", n_bits=12, k=2, n_tasks=6, compose_k=2, n_train=4000,
                                 n_test=400, train_frac=0.5),
                 model=ModelConfig(kind="mlp", width=128),
@@ -146,4 +153,6 @@ def test_held_out_skill_pairs_are_learned_from_single_skills_and_other_pairs(tmp
     assert first.test_acc_k2 < 0.6 and last.train_acc > 0.95
     # 7 of the 15 pairs never trained together, answered from the skills (0.92 at step 1500 when written)
     assert last.test_acc_k2 > 0.85
+    index = build_report(run.path).read_text()
+    assert "![Skills: emergence and composition](skills.png)" in index and "Arora-Goyal prediction" in index
     assert "skill composition: 6 skills" in __import__("lab.report.describe", fromlist=["x"]).describe_task(spec.task)

@@ -24,11 +24,13 @@ from lab.analysis import (
     ablation,
     attribution,
     embedding_weights,
+    emergence,
     frequency_norms,
     heuristics,
     key_frequencies,
     pair,
     progress,
+    skill_graph,
     summarize,
     trajectories,
     universality,
@@ -40,6 +42,7 @@ from lab.report import figures, model_figures, neuron_figures, neurons
 from lab.report.describe import describe_run, model_label, representative_model
 from lab.report.phases import CLASSES, GROK_RATIO, LEARNED_LOSS, phase_table
 from lab.sweeps.summary import TEST_FIT, first_step, format_summary, per_model
+from lab.tasks import zipf_probs
 
 
 class Skip(Exception):
@@ -310,6 +313,42 @@ class Report:
                 f"{found['plain_accuracy']:.3f}): the smallest such set that keeps 90% of the accuracy (Nikankin et "
                 f"al.: ~1.5% of neurons per layer).")
 
+    def skills(self, path: Path) -> str:
+        task = self.spec.task
+        if not task.test_groups:
+            raise Skip(f"the task is {task.name}; this figure is for multitask parity and skill composition")
+        groups = list(task.test_groups)
+        own = self.metrics[self.metrics.model == self.model].sort_values("step")
+        title = f"{self.spec.name}, {self.label}"
+        if task.name == "multitask_parity":
+            steps = emergence.skill_steps(self.metrics).dropna(subset=["step"])
+            steps = steps[steps.step > 0].assign(frequency=zipf_probs(task.n_tasks, task.zipf_exponent)[steps.skill])
+            try:
+                fit = emergence.fit_power_law(steps.frequency, steps.step)
+            except ValueError:
+                fit = None
+            neuron_figures.plot_skills(own, groups, [f"skill {i}" for i in range(len(groups))],
+                                       {"kind": "power law", "steps": steps, "fit": fit}, path, title)
+            found = (f"step ~ p^-{fit.exponent:.2f} (95% interval {fit.exponent_low:.2f}-{fit.exponent_high:.2f})"
+                     if fit else "too few learned skills for a fit")
+            return ("Left: the representative model's test accuracy on each skill (colour: frequency rank, 0 the most "
+                    "frequent) over training: each jumps on its own while the mean rises smoothly. Right: the step "
+                    f"at which each model learns each skill (accuracy >= 0.95) against the skill's frequency: {found}; "
+                    "the quantization model predicts p^-1.")
+        keys = figures.setting_keys(self.grid)
+        axis = keys[0] if keys else "train.seed"
+        last = self.metrics[self.metrics.step == self.metrics.step.max()].copy()  # metrics carry the swept columns
+        for size, group in enumerate(groups, start=1):
+            lacking_N = np.minimum(1.0, 2 * (1 - last.test_acc_k1.to_numpy())) * task.n_tasks
+            last[f"pred_{group}"] = [skill_graph.tuple_accuracy(task.n_tasks, m, size, task.compose_rule)
+                                     for m in lacking_N]
+        neuron_figures.plot_skills(own, groups, [f"k' = {s}" for s in range(1, len(groups) + 1)],
+                                   {"kind": "composition", "table": last, "axis": axis}, path, title)
+        return ("Left: the representative model's accuracy on held-out tuples of k' skills over training. Right: the "
+                f"last step's accuracy per tuple size against {axis} (mean over the other settings), beside the "
+                "Arora-Goyal prediction from the single-skill accuracy (a lacking skill guessed; "
+                "`lab.analysis.skill_graph.tuple_accuracy`).")
+
     def heuristic_emergence(self, path: Path) -> str:
         if len(self.run.steps) < 2:
             raise Skip("the run has fewer than two saved checkpoints")
@@ -352,6 +391,7 @@ FIGURES = {
     "neuron_examples.png": ("Heuristic neurons over the (a, b) grid", Report.neuron_examples),
     "ablation_curves.png": ("Ablating heuristic and high-effect neurons", Report.ablation_curves),
     "heuristic_emergence.png": ("Heuristics over training", Report.heuristic_emergence),
+    "skills.png": ("Skills: emergence and composition", Report.skills),
 }
 
 
