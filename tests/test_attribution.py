@@ -196,3 +196,48 @@ def test_top_ranked_ablation_hurts_more_than_random(planted):
     single = ablate(params, PLANTED_CFG, TASK, x, y, neurons=ranking[:6], mode="mean")
     assert top.loc[6, "accuracy"] == pytest.approx(single["accuracy"]) and top.loc[6, "loss"] == pytest.approx(
         single["loss"], rel=1e-5)
+
+
+DEEP = dataclasses.replace(SPEC, model=dataclasses.replace(SPEC.model, depth=2))
+
+
+@pytest.fixture(scope="module")
+def deep():
+    """A depth-2 MLP (24 + 24 neurons) trained on every pair of x + y mod 11."""
+    programs = train.build_programs(DEEP, TASK.p**2)
+    hp = jax.tree.map(jax.numpy.asarray, train.hparams_of(DEEP, [{}]))
+    state, data = programs.init(hp), programs.data(hp)
+    state, _ = programs.chunk(state, data, hp)
+    x, y = complete_dataset(DEEP.model, TASK)
+    return jax.tree.map(lambda w: np.asarray(w[0]), state.params), x, y
+
+
+def test_neurons_of_any_hidden_layer_can_be_ablated_and_ranked(deep):
+    from lab.analysis.ablation import ablation_spec
+    from lab.analysis.attribution import smallest_sets_per_layer
+
+    params, x, y = deep
+    cfg = DEEP.model
+    plain = np.asarray(models.apply(params, x, cfg, TASK))
+    nothing = ablation_spec(cfg, None, layer=0)
+    np.testing.assert_array_equal(np.asarray(models.apply(params, x, cfg, TASK, nothing)), plain)
+    # zeroing first-layer neurons = cutting their rows of the next layer's weights
+    cut = [1, 5, 7]
+    cut_params = {**params, "W_hidden_1": params["W_hidden_1"].copy()}
+    cut_params["W_hidden_1"][cut] = 0.0
+    zeroed = models.apply(params, x, cfg, TASK, ablation_spec(cfg, cut, layer=0))
+    np.testing.assert_allclose(np.asarray(zeroed), np.asarray(models.apply(cut_params, x, cfg, TASK)), atol=1e-5)
+    assert not np.allclose(np.asarray(zeroed), plain)
+    effects = patching_effects(params, cfg, TASK, x, y, layer=0, batch=7)
+    plain_loss = ablate(params, cfg, TASK, x, y)["loss"]
+    for n in (0, 3, 11):
+        one = ablate(params, cfg, TASK, x, y, neurons=[n], mode="mean", layer=0)["loss"] - plain_loss
+        assert effects[n] == pytest.approx(one, abs=1e-5)
+    assert not np.allclose(effects, patching_effects(params, cfg, TASK, x, y))  # the last layer differs
+    table = smallest_sets_per_layer(params, cfg, TASK, x, y)
+    assert table.layer.tolist() == [0, 1] and (table.k > 0).all() and (table.fraction <= 1).all()
+    assert (table.accuracy >= 0.9 * table.plain_accuracy - 1e-9).all()
+    with pytest.raises(LabError, match="out of range"):
+        ablation_spec(cfg, [0], layer=2)
+    with pytest.raises(LabError, match="only the last block's neurons"):
+        ablation_spec(dataclasses.replace(TRANSFORMER, n_layers=2), [0], layer=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import matplotlib.image
@@ -26,6 +27,7 @@ def two_axis_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def one_axis_run(tmp_path_factory):
     spec = tiny_spec(seeds=2, axes=[("train.weight_decay", (0.0, 1.0))])
+    spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, depth=2))  # two hidden layers
     return run_sweep(spec, tmp_path_factory.mktemp("one") / "r", progress=False)
 
 
@@ -74,6 +76,7 @@ def test_one_axis_run_gets_no_phase_diagram_and_says_why(one_axis_run, capsys):
     assert not (one_axis_run / "report" / "phase_diagram.png").exists()
     assert re.search(r"Not drawn \(`phase_diagram.png`\): .*1 swept axis .*needs exactly two", text)
     assert "model 1 (weight_decay=0.0, seed=1): chosen with --model" in text
+    assert re.search(r"Per hidden layer \(the others untouched\): layer 0 \d+ \(.*\), layer 1 \d+", text)
     _check_figures(one_axis_run, shown)
 
 

@@ -1,6 +1,7 @@
-"""Ablations: zero or mean-replace any set of MLP neurons (the last hidden layer of an MLP, the last
-block's MLP of a transformer) and of attention heads (a transformer's last block), and measure loss
-and accuracy; the same for random sets of neurons of equal size, as the baseline.
+"""Ablations: zero or mean-replace any set of MLP neurons (the last hidden layer of an MLP, or any
+hidden layer with `layer=`; the last block's MLP of a transformer) and of attention heads (a
+transformer's last block), and measure loss and accuracy; the same for random sets of neurons of
+equal size, as the baseline.
 
     out = ablate(params, model_cfg, task_cfg, x, y, neurons=[3, 17], mode="mean")   # {"loss", "accuracy"}
     out = ablate(params, model_cfg, task_cfg, x, y, heads=[1])                        # zero head 1's output
@@ -10,7 +11,7 @@ and accuracy; the same for random sets of neurons of equal size, as the baseline
 The model does the replacing (`lab.models.apply(..., ablate=...)`): a neuron's post-activation or a
 head's output z (before W_O) is set to 0 or to its mean over the inputs, at the last position for
 transformers (the only one the readout sees). Masks are arrays, so every ablation of a model shares
-one compiled forward pass. `ablate_neurons` and `random_ablations` are the earlier, MLP-only API.
+one compiled forward pass.
 """
 
 from __future__ import annotations
@@ -63,21 +64,35 @@ def _mask(units: Any, n: int, what: str) -> np.ndarray:
     return mask
 
 
-def _mean_chunk(params, x, model_cfg: ModelConfig, task_cfg: TaskConfig) -> dict[str, jax.Array]:
+def _mean_chunk(params, x, model_cfg: ModelConfig, task_cfg: TaskConfig, layer: int | None) -> dict[str, jax.Array]:
     """Per-example activations whose means mean ablation uses."""
     _, acts = models.apply_with_activations(params, x, model_cfg, task_cfg)
-    post = acts[mlp_layer_name(model_cfg)]
+    post = acts[mlp_layer_name(model_cfg, layer)]
     out = {"neurons": post[:, -1] if model_cfg.kind == "transformer" else post}
     if model_cfg.kind == "transformer":
         out["heads"] = models.head_outputs(params, x, model_cfg, task_cfg)[_heads_name(model_cfg)][:, -1]
     return out
 
 
-_mean_chunk_jit = jax.jit(_mean_chunk, static_argnums=(2, 3))
+_mean_chunk_jit = jax.jit(_mean_chunk, static_argnums=(2, 3, 4))
+
+
+def neuron_layer(model_cfg: ModelConfig, layer: int | None) -> int | None:
+    """The hidden layer whose neurons are ablated: None for the last (the default), else an MLP layer index."""
+    if layer is None:
+        return None
+    n_layers = model_cfg.n_layers if model_cfg.kind == "transformer" else model_cfg.depth
+    if not -n_layers <= int(layer) < n_layers:
+        raise LabError(f"layer {layer} is out of range for a model of {n_layers} MLP layers")
+    index = int(layer) % n_layers
+    if model_cfg.kind == "transformer" and index != n_layers - 1:
+        raise LabError(f"only the last block's neurons of a transformer can be ablated (layer {n_layers - 1}; "
+                       f"got {layer}): earlier blocks are computed at every position")
+    return None if index == n_layers - 1 else index
 
 
 def mean_activations(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any,
-                     chunk: int = 4096) -> dict[str, np.ndarray]:
+                     chunk: int = 4096, layer: int | None = None) -> dict[str, np.ndarray]:
     """The mean over inputs x of what mean ablation replaces.
 
     Args:
@@ -86,18 +101,20 @@ def mean_activations(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: T
         task_cfg: the task config.
         x: inputs [N, ...].
         chunk: rows per forward pass.
+        layer: the MLP hidden layer of the neurons (None: the last).
 
     Returns:
-        {"neurons": [F]} post-activations of the last MLP layer (last position) and, for
+        {"neurons": [F]} post-activations of that MLP layer (last position) and, for
         transformers, "heads": [H, E] the last block's head outputs z at the last position.
     """
     params = jax.device_put(params)
-    per_row = map_chunks(lambda x_c: _mean_chunk_jit(params, x_c, model_cfg, task_cfg), x, chunk=chunk)
+    layer = neuron_layer(model_cfg, layer)
+    per_row = map_chunks(lambda x_c: _mean_chunk_jit(params, x_c, model_cfg, task_cfg, layer), x, chunk=chunk)
     return {name: v.mean(axis=0, dtype=np.float64).astype(np.float32) for name, v in per_row.items()}
 
 
 def ablation_spec(model_cfg: ModelConfig, neurons: Any = None, heads: Any = None, mode: str = "zero",
-                  mean_acts: Any = None) -> dict[str, tuple[jax.Array, jax.Array]]:
+                  mean_acts: Any = None, layer: int | None = None) -> dict[str, Any]:
     """The `ablate` argument of `lab.models.apply` for a set of neurons and heads.
 
     Args:
@@ -106,10 +123,12 @@ def ablation_spec(model_cfg: ModelConfig, neurons: Any = None, heads: Any = None
         heads: indices (or a bool mask [H]) of the last block's heads (transformers); None: none.
         mode: "zero" or "mean".
         mean_acts: mean mode's values: `mean_activations`' dict, or an [F] array of neuron means.
+        layer: the MLP hidden layer of the neurons (None: the last; transformers: only the last).
 
     Returns:
-        {"neurons": (ablated_F, value_F)} and, for transformers, "heads": (ablated_H, value_HxE);
-        entries are always present (all False when nothing is ablated) so compiles are shared.
+        {"neurons": (ablated_F, value_F)}, for an earlier MLP layer "neuron_layer": bool [depth], and
+        for transformers "heads": (ablated_H, value_HxE); entries are always present (all False when
+        nothing is ablated) so compiles are shared.
     """
     if mode not in MODES:
         raise SpecError(f"mode must be 'zero' or 'mean' (got {mode!r})")
@@ -124,6 +143,9 @@ def ablation_spec(model_cfg: ModelConfig, neurons: Any = None, heads: Any = None
     if value_F.shape != (n_f,):
         raise LabError(f"mean_acts['neurons'] must have shape ({n_f},) (got {value_F.shape})")
     spec = {"neurons": (jnp.asarray(_mask(neurons, n_f, "neuron")), jnp.asarray(value_F))}
+    layer = neuron_layer(model_cfg, layer)
+    if layer is not None:
+        spec["neuron_layer"] = jnp.arange(model_cfg.depth) == layer
     if is_transformer:
         shape = (model_cfg.n_heads, model_cfg.d_head)
         value_HxE = np.zeros(shape, np.float32) if mode == "zero" else np.asarray(means["heads"], np.float32)
@@ -155,7 +177,7 @@ def _scores(params, model_cfg, task_cfg, x, y, spec, loss: str, chunk: int) -> d
 
 def ablate(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
            neurons: Any = None, heads: Any = None, mode: str = "zero", mean_acts: Any = None,
-           loss: str = "cross_entropy", chunk: int = 4096) -> dict[str, float]:
+           loss: str = "cross_entropy", chunk: int = 4096, layer: int | None = None) -> dict[str, float]:
     """Loss and accuracy on (x, y) with some neurons and heads set to 0 or to their mean.
 
     Neurons are the last MLP layer's post-activations (an MLP's last hidden layer; a transformer's
@@ -173,24 +195,25 @@ def ablate(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig,
         mean_acts: `mean_activations`' dict (or an [F] array of neuron means) for mean mode.
         loss: the loss kind (`spec.train.loss`; see `lab.train.losses.per_example_loss`).
         chunk: rows per forward pass.
+        layer: the MLP hidden layer of the neurons (None: the last; mean_acts must be that layer's).
 
     Returns:
         {"loss": mean loss, "accuracy": mean accuracy} over (x, y).
     """
     if mode == "mean" and mean_acts is None:
-        mean_acts = mean_activations(params, model_cfg, task_cfg, x, chunk)
-    spec = ablation_spec(model_cfg, neurons, heads, mode, mean_acts)
+        mean_acts = mean_activations(params, model_cfg, task_cfg, x, chunk, layer)
+    spec = ablation_spec(model_cfg, neurons, heads, mode, mean_acts, layer)
     return _scores(params, model_cfg, task_cfg, x, y, spec, loss, chunk)
 
 
 def random_ablation_baseline(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
                              n_neurons: int, n_draws: int = 100, key: jax.Array | None = None, mode: str = "zero",
-                             mean_acts: Any = None, loss: str = "cross_entropy",
-                             chunk: int = 4096) -> dict[str, np.ndarray]:
+                             mean_acts: Any = None, loss: str = "cross_entropy", chunk: int = 4096,
+                             layer: int | None = None) -> dict[str, np.ndarray]:
     """Loss and accuracy after ablating n_neurons neurons drawn at random, for n_draws draws.
 
     Args:
-        params, model_cfg, task_cfg, x, y, mode, mean_acts, loss, chunk: as in `ablate`.
+        params, model_cfg, task_cfg, x, y, mode, mean_acts, loss, chunk, layer: as in `ablate`.
         n_neurons: neurons per draw (distinct within a draw).
         n_draws: independent draws.
         key: a PRNG key (default jax.random.key(0)).
@@ -206,8 +229,9 @@ def random_ablation_baseline(params: dict[str, Any], model_cfg: ModelConfig, tas
     neurons_DxK = np.asarray(perms_DxF)[:, :n_neurons]
     params = jax.device_put(params)
     if mode == "mean" and mean_acts is None:
-        mean_acts = mean_activations(params, model_cfg, task_cfg, x, chunk)
-    out = [ablate(params, model_cfg, task_cfg, x, y, idx, None, mode, mean_acts, loss, chunk) for idx in neurons_DxK]
+        mean_acts = mean_activations(params, model_cfg, task_cfg, x, chunk, layer)
+    out = [ablate(params, model_cfg, task_cfg, x, y, idx, None, mode, mean_acts, loss, chunk, layer)
+           for idx in neurons_DxK]
     return {"loss": np.array([o["loss"] for o in out]), "accuracy": np.array([o["accuracy"] for o in out]),
             "neurons": neurons_DxK}
 
@@ -222,7 +246,7 @@ def default_dataset(model_cfg: ModelConfig, task_cfg: TaskConfig, n: int = 4096,
 
 def ablation_over_steps(run: Any, model: int, neurons: Any = None, heads: Any = None, mode: str = "zero",
                         x: Any = None, y: Any = None, steps: list[int] | None = None,
-                        chunk: int = 4096) -> pd.DataFrame:
+                        chunk: int = 4096, layer: int | None = None) -> pd.DataFrame:
     """The effect of one ablation of one model of a run at every saved step.
 
     Args:
@@ -232,6 +256,7 @@ def ablation_over_steps(run: Any, model: int, neurons: Any = None, heads: Any = 
         x, y: inputs and labels (default: `default_dataset`: all pairs, or 4096 parity rows).
         steps: saved steps to measure (default: all of `run.steps`).
         chunk: rows per forward pass.
+        layer: the MLP hidden layer of the neurons (None: the last).
 
     Returns:
         One row per step: step, loss, accuracy (ablated), plain_loss, plain_accuracy, and
@@ -243,9 +268,9 @@ def ablation_over_steps(run: Any, model: int, neurons: Any = None, heads: Any = 
     rows = []
     for step in run.steps if steps is None else steps:
         params = run.params(model, step)
-        means = mean_activations(params, spec.model, spec.task, x, chunk) if mode == "mean" else None
+        means = mean_activations(params, spec.model, spec.task, x, chunk, layer) if mode == "mean" else None
         plain = ablate(params, spec.model, spec.task, x, y, loss=spec.train.loss, chunk=chunk)
-        out = ablate(params, spec.model, spec.task, x, y, neurons, heads, mode, means, spec.train.loss, chunk)
+        out = ablate(params, spec.model, spec.task, x, y, neurons, heads, mode, means, spec.train.loss, chunk, layer)
         rows.append({"step": step, **out, "plain_loss": plain["loss"], "plain_accuracy": plain["accuracy"],
                      "loss_increase": out["loss"] - plain["loss"]})
     return pd.DataFrame(rows)

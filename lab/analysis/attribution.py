@@ -157,11 +157,11 @@ def _masked_scores(params, model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any,
 
 
 def _base_spec(params, model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, mode: str, mean_acts: Any,
-               chunk: int) -> tuple[dict, Any]:
+               chunk: int, layer: int | None) -> tuple[dict, Any]:
     """`ablation_spec` with nothing ablated, and the mean activations it used (means over x unless given)."""
     if mode == "mean" and mean_acts is None:
-        mean_acts = mean_activations(params, model_cfg, task_cfg, x, chunk)
-    return ablation_spec(model_cfg, None, None, mode, mean_acts), mean_acts
+        mean_acts = mean_activations(params, model_cfg, task_cfg, x, chunk, layer)
+    return ablation_spec(model_cfg, None, None, mode, mean_acts, layer), mean_acts
 
 
 def _check_ranking(ranking: Any, n_f: int) -> np.ndarray:
@@ -186,7 +186,7 @@ def _keep_top_masks(order_F: np.ndarray, ks: Any) -> np.ndarray:
 
 def patching_effects(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
                      mode: str = "mean", chunk: int = 4096, batch: int | None = None, mean_acts: Any = None,
-                     loss: str = "cross_entropy") -> np.ndarray:
+                     loss: str = "cross_entropy", layer: int | None = None) -> np.ndarray:
     """Activation patching one neuron at a time: the mean loss increase when it alone is replaced.
 
     With the default cross-entropy loss this is the drop in the mean correct-class log-probability;
@@ -204,13 +204,14 @@ def patching_effects(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: T
         batch: masks per vmapped call; None picks one that keeps [batch, rows, F + C] under ~128 MiB.
         mean_acts: `mean_activations`' dict for mean mode (an MLP may take an [F] array of neuron means).
         loss: the loss kind (see `lab.train.losses.per_example_loss`).
+        layer: the MLP hidden layer (None: the last, the only one for transformers).
 
     Returns:
         effects_F float64 numpy [F]: ablated mean loss minus the plain model's mean loss.
     """
     y_N = _labels(x, y)
     n_f = n_neurons_of(model_cfg)
-    spec, _ = _base_spec(params, model_cfg, task_cfg, x, mode, mean_acts, chunk)
+    spec, _ = _base_spec(params, model_cfg, task_cfg, x, mode, mean_acts, chunk, layer)
     ablated_MxF = np.concatenate([np.zeros((1, n_f), bool), np.eye(n_f, dtype=bool)])  # row 0: the plain model
     loss_M, _ = _masked_scores(params, model_cfg, task_cfg, x, y_N, ablated_MxF, spec, loss, chunk, batch)
     return loss_M[1:] - loss_M[0]
@@ -218,8 +219,8 @@ def patching_effects(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: T
 
 def smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
                             ranking: Any = None, keep: float = 0.9, mode: str = "mean", chunk: int = 4096,
-                            batch: int | None = None, mean_acts: Any = None,
-                            loss: str = "cross_entropy") -> dict[str, Any]:
+                            batch: int | None = None, mean_acts: Any = None, loss: str = "cross_entropy",
+                            layer: int | None = None) -> dict[str, Any]:
     """The fewest top-ranked neurons that, with every other neuron ablated, keep `keep` of the accuracy.
 
     Keeping the top k means ablating (mean or zero) the other F - k. Accuracy is taken to grow with k
@@ -230,7 +231,7 @@ def smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, task
     may exist outside the searched points.
 
     Args:
-        params, model_cfg, task_cfg, mode, chunk, batch, mean_acts, loss: as in `patching_effects`.
+        params, model_cfg, task_cfg, mode, chunk, batch, mean_acts, loss, layer: as in `patching_effects`.
         x: inputs [N, ...]; y: labels [N].
         ranking: every neuron index once, most important first (e.g. np.argsort(-scores)); None ranks by
             `patching_effects` (same mode, descending).
@@ -246,9 +247,9 @@ def smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, task
         raise LabError(f"keep must be in (0, 1] (got {keep})")
     y_N = _labels(x, y)
     n_f = n_neurons_of(model_cfg)
-    spec, mean_acts = _base_spec(params, model_cfg, task_cfg, x, mode, mean_acts, chunk)
+    spec, mean_acts = _base_spec(params, model_cfg, task_cfg, x, mode, mean_acts, chunk, layer)
     if ranking is None:
-        effects_F = patching_effects(params, model_cfg, task_cfg, x, y_N, mode, chunk, batch, mean_acts, loss)
+        effects_F = patching_effects(params, model_cfg, task_cfg, x, y_N, mode, chunk, batch, mean_acts, loss, layer)
         ranking = np.argsort(-effects_F, kind="stable")
     order_F = _check_ranking(ranking, n_f)
     evaluated: dict[int, tuple[float, float]] = {}
@@ -282,7 +283,7 @@ def smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, task
 def ablation_curve(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
                    ranking: Any, sizes: Any, n_random: int = 20, mode: str = "mean", key: jax.Array | None = None,
                    chunk: int = 4096, batch: int | None = None, mean_acts: Any = None,
-                   loss: str = "cross_entropy") -> pd.DataFrame:
+                   loss: str = "cross_entropy", layer: int | None = None) -> pd.DataFrame:
     """Accuracy and loss after ablating the top-k ranked neurons, against k random neurons, for each k.
 
     The top-k ablations of every size and the random draws run as vmapped passes; the random sets are
@@ -290,7 +291,7 @@ def ablation_curve(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: Tas
     first k of one random permutation).
 
     Args:
-        params, model_cfg, task_cfg, mode, chunk, batch, mean_acts, loss: as in `patching_effects`.
+        params, model_cfg, task_cfg, mode, chunk, batch, mean_acts, loss, layer: as in `patching_effects`.
         x: inputs [N, ...]; y: labels [N].
         ranking: every neuron index once, most important first (e.g. `smallest_sufficient_set`'s).
         sizes: the numbers k of neurons to ablate, each in [0, F].
@@ -307,7 +308,7 @@ def ablation_curve(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: Tas
     sizes_S = np.asarray(sizes, np.int64).ravel()
     if sizes_S.size == 0 or sizes_S.min() < 0 or sizes_S.max() > n_f:
         raise LabError(f"sizes must be numbers of neurons in [0, {n_f}] (got {np.asarray(sizes).tolist()})")
-    spec, mean_acts = _base_spec(params, model_cfg, task_cfg, x, mode, mean_acts, chunk)
+    spec, mean_acts = _base_spec(params, model_cfg, task_cfg, x, mode, mean_acts, chunk, layer)
     ablated_SxF = ~_keep_top_masks(order_F, sizes_S)  # ablating the top k = keeping all but them
     loss_S, acc_S = _masked_scores(params, model_cfg, task_cfg, x, y_N, ablated_SxF, spec, loss, chunk, batch)
     key = jax.random.key(0) if key is None else key
@@ -330,4 +331,25 @@ def ablation_curve(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: Tas
     return pd.DataFrame(rows)
 
 
-__all__ = ["ablation_curve", "direct_logit_attribution", "patching_effects", "smallest_sufficient_set"]
+def smallest_sets_per_layer(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
+                            keep: float = 0.9, mode: str = "mean", chunk: int = 4096, batch: int | None = None,
+                            loss: str = "cross_entropy") -> pd.DataFrame:
+    """`smallest_sufficient_set` (ranked by patching effect) in every hidden layer of an MLP, one at a time
+    (the other layers untouched); a transformer has one ablatable layer, its last block's MLP.
+
+    Returns:
+        One row per layer: layer, k, fraction (of the layer's neurons), accuracy, plain_accuracy.
+    """
+    n_layers = model_cfg.depth if model_cfg.kind == "mlp" else 1
+    rows = []
+    for layer in range(n_layers):
+        found = smallest_sufficient_set(params, model_cfg, task_cfg, x, y, keep=keep, mode=mode, chunk=chunk,
+                                        batch=batch, loss=loss, layer=layer if model_cfg.kind == "mlp" else None)
+        rows.append({"layer": layer if model_cfg.kind == "mlp" else model_cfg.n_layers - 1, "k": found["k"],
+                     "fraction": found["fraction"], "accuracy": found["accuracy"],
+                     "plain_accuracy": found["plain_accuracy"]})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["ablation_curve", "direct_logit_attribution", "patching_effects", "smallest_sets_per_layer",
+           "smallest_sufficient_set"]

@@ -54,8 +54,9 @@ def apply(params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig, abla
 
     ablate (optional, for analyses; None is the plain model): a dict with "neurons" =
     (ablated_F bool, value_F) replacing neurons of the last MLP layer (MLP: the last hidden
-    layer; transformer: the last block's MLP) and, for transformers, "heads" = (ablated_H bool,
-    value_HxE) replacing the last block's head outputs z (before W_O). See `lab.analysis.ablation`.
+    layer, or with "neuron_layer" = bool [depth] the MLP hidden layer it marks; transformer: the
+    last block's MLP) and, for transformers, "heads" = (ablated_H bool, value_HxE) replacing the
+    last block's head outputs z (before W_O). See `lab.analysis.ablation`.
     """
     return _module(cfg, task).apply({"params": params}, x, ablate)
 

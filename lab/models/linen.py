@@ -52,7 +52,8 @@ class MLP(nn.Module):
     enter the first hidden layer directly.
 
     `ablate` (optional, for analyses) is a dict whose "neurons" entry (ablated_F bool, value_F)
-    replaces those neurons of the last hidden layer (after the activation) before the readout.
+    replaces those neurons of the last hidden layer (after the activation) before the readout; with
+    a "neuron_layer" entry (bool [depth], one True) they are replaced in that hidden layer instead.
     """
 
     cfg: ModelConfig
@@ -81,7 +82,14 @@ class MLP(nn.Module):
     def __call__(self, x: jax.Array, ablate: dict | None = None) -> jax.Array:
         cfg = self.cfg
         act = ACTIVATION_FNS[cfg.activation]
-        last_neurons = (ablate or {}).get("neurons")
+        neurons, on_L = (ablate or {}).get("neurons"), (ablate or {}).get("neuron_layer")
+
+        def replaced_in(layer: int):
+            """The (ablated_F, value_F) replacement of hidden layer `layer`, or None."""
+            if neurons is None or (on_L is None and layer != cfg.depth - 1):
+                return None
+            return neurons if on_L is None else (neurons[0] & on_L[layer], neurons[1])
+
         if self.n_vocab:
             # Project every operand value once ([V, F]), then gather: cheaper than per example.
             e_VxE = self.embedding_table()
@@ -97,16 +105,12 @@ class MLP(nn.Module):
                 pre_BxF = pre_BxF + self.param("b_in", nn.initializers.zeros, (cfg.width,))[None]
         else:
             pre_BxF = self.dense("in", x, cfg.width)
-        post_BxF = act(pre_BxF)
-        if cfg.depth == 1:  # the sown activations are the ones the next layer reads
-            post_BxF = replace_units(post_BxF, last_neurons)
+        post_BxF = replace_units(act(pre_BxF), replaced_in(0))  # sown: what the next layer reads
         self.sow("intermediates", "mlp_pre_0", pre_BxF)
         self.sow("intermediates", "mlp_post_0", post_BxF)
         for layer in range(1, cfg.depth):
             pre_BxF = self.dense(f"hidden_{layer}", post_BxF, cfg.width)
-            post_BxF = act(pre_BxF)
-            if layer == cfg.depth - 1:
-                post_BxF = replace_units(post_BxF, last_neurons)
+            post_BxF = replace_units(act(pre_BxF), replaced_in(layer))
             self.sow("intermediates", f"mlp_pre_{layer}", pre_BxF)
             self.sow("intermediates", f"mlp_post_{layer}", post_BxF)
         if cfg.tie_embed:  # unembed with W_E^T, multiplied in the cheap order

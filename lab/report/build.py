@@ -306,12 +306,17 @@ class Report:
                                                     ranking=rankings["top patching effect"], loss=loss)
         neuron_figures.plot_ablation_curves(curves, found["plain_accuracy"], n_f, (found["k"], found["accuracy"]), path,
                                             title=f"{self.spec.name}, {self.label}, step {self.run.steps[-1]}")
+        per_layer = ""
+        if spec.model.kind == "mlp" and spec.model.depth > 1:
+            layers = attribution.smallest_sets_per_layer(params, spec.model, spec.task, x, y, loss=loss)
+            per_layer = " Per hidden layer (the others untouched): " + ", ".join(
+                f"layer {int(r.layer)} {int(r.k)} ({r.fraction:.1%})" for r in layers.itertuples()) + "."
         return (f"Accuracy over every input after mean-ablating the k neurons with the largest activation-patching "
                 f"effect (one neuron at a time) or the best heuristic scores, against k random neurons (20 draws). "
                 f"Keeping only the {found['k']} neurons with the largest patching effects ({found['fraction']:.1%} of "
                 f"the layer) and mean-ablating the rest gives accuracy {found['accuracy']:.3f} (plain model "
                 f"{found['plain_accuracy']:.3f}): the smallest such set that keeps 90% of the accuracy (Nikankin et "
-                f"al.: ~1.5% of neurons per layer).")
+                f"al.: ~1.5% of neurons per layer)." + per_layer)
 
     def skills(self, path: Path) -> str:
         task = self.spec.task
