@@ -29,14 +29,19 @@ PLANTED_CFG = dataclasses.replace(SPEC.model, width=SPEC.model.width + N_DEAD)
 TRANSFORMER = ModelConfig(kind="transformer", d_model=16, n_heads=2, d_head=8, d_mlp=32)
 
 
-@pytest.fixture(scope="module")
-def trained():
-    """A width-24 MLP trained on every pair of x + y mod 11 (it fits them: memorised, not grokked)."""
-    programs = train.build_programs(SPEC, TASK.p**2)
-    hp = jax.tree.map(jax.numpy.asarray, train.hparams_of(SPEC, [{}]))
+def _trained_params(spec: Spec) -> dict:
+    """One model of `spec` trained for its steps on every pair (one chunk), as numpy weights."""
+    programs = train.build_programs(spec, TASK.p**2)
+    hp = jax.tree.map(jax.numpy.asarray, train.hparams_of(spec, [{}]))
     state, data = programs.init(hp), programs.data(hp)
     state, _ = programs.chunk(state, data, hp)
     return jax.tree.map(lambda w: np.asarray(w[0]), state.params)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A width-24 MLP trained on every pair of x + y mod 11 (it fits them: memorised, not grokked)."""
+    return _trained_params(SPEC)
 
 
 @pytest.fixture(scope="module")
@@ -204,12 +209,7 @@ DEEP = dataclasses.replace(SPEC, model=dataclasses.replace(SPEC.model, depth=2))
 @pytest.fixture(scope="module")
 def deep():
     """A depth-2 MLP (24 + 24 neurons) trained on every pair of x + y mod 11."""
-    programs = train.build_programs(DEEP, TASK.p**2)
-    hp = jax.tree.map(jax.numpy.asarray, train.hparams_of(DEEP, [{}]))
-    state, data = programs.init(hp), programs.data(hp)
-    state, _ = programs.chunk(state, data, hp)
-    x, y = complete_dataset(DEEP.model, TASK)
-    return jax.tree.map(lambda w: np.asarray(w[0]), state.params), x, y
+    return (_trained_params(DEEP), *complete_dataset(DEEP.model, TASK))
 
 
 def test_neurons_of_any_hidden_layer_can_be_ablated_and_ranked(deep):
