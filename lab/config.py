@@ -79,6 +79,7 @@ class TaskConfig:
     compose_k: int = 2  # skill_composition: skills each training example needs at once
     compose_rule: str = "count"  # skill_composition label: "count" of skills answering 1, or their "xor"
     compose_singles: bool = True  # skill_composition: also train on each skill alone
+    compose_mix: bool = False  # skill_composition: train on tuples of every size 2..compose_k, not only compose_k
     compose_test: int = 0  # skill_composition: test tuples of 1..compose_test skills (0: compose_k)
 
     def validate(self) -> None:

@@ -131,6 +131,14 @@ def test_skill_composition_labels_and_held_out_tuples():
     xor = jax.jit(make_composition, static_argnums=0)(dataclasses.replace(cfg, compose_rule="xor"),
                                                        jax.random.key(3), 0.6)
     np.testing.assert_array_equal(np.asarray(xor.y_test), y % 2)  # the same examples, the parity of all their bits
+    mixed = jax.jit(make_composition, static_argnums=0)(dataclasses.replace(cfg, compose_k=3, compose_mix=True),
+                                                         jax.random.key(3), 0.6)
+    train_m, test_m = named(mixed.x_train), named(mixed.x_test)
+    assert {len(t) for t in train_m} == {1, 2, 3}  # single skills, 60% of the pairs and 60% of the triples
+    for size, n_all in ((2, 10), (3, 10)):
+        seen = {t for t in train_m if len(t) == size}
+        held = {t for t in test_m if len(t) == size}
+        assert len(seen) == 6 and held and not seen & held and len(seen | held) <= n_all
     with pytest.raises(SpecError, match="task.compose_k must be in"):
         TaskConfig(name="skill_composition", n_tasks=3, compose_k=4).validate()
     with pytest.raises(SpecError, match="at least 2 are needed"):

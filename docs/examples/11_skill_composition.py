@@ -7,7 +7,8 @@
 For every model and logged step: the measured accuracy on held-out tuples of 1..4 skills, and the
 theory's prediction from the single-skill accuracy alone (`lab.analysis.skill_graph`). Also
 simulates the random skills-and-text graph to show the theory's own curve (the "slingshot").
-Draws docs/figures/11_skill_composition.png.
+Draws docs/figures/11_<run folder>.png. With `--set task.compose_mix=true` (tuples of every size up
+to compose_k in training) the same script compares the mixed training.
 """
 
 import math
@@ -112,5 +113,6 @@ ax.legend(fontsize=8)
 fig.suptitle(f"Skill composition: {task.n_tasks} skills, trained on single skills and {task.train_frac:.0%} of the "
              f"k-tuples; tested on tuples never trained together")
 fig.tight_layout()
-fig.savefig("docs/figures/11_skill_composition.png", dpi=110)
-print("wrote docs/figures/11_skill_composition.png")
+out = f"docs/figures/11_{run.path.name}.png"  # 11_skill_composition.png for the default run
+fig.savefig(out, dpi=110)
+print("wrote", out)

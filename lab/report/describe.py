@@ -21,7 +21,8 @@ def describe_task(task: TaskConfig) -> str:
         label = "how many of them answer 1" if task.compose_rule == "count" else "the parity of all their bits"
         return (f"skill composition: {task.n_tasks} skills (parities of {task.k} of {task.n_bits} bits); an example "
                 f"names a tuple of skills and its label is {label}; trained on {task.train_frac:.0%} of the "
-                f"{task.compose_k}-tuples" + (" and each skill alone" if task.compose_singles else "")
+                + (f"tuples of 2..{task.compose_k} skills" if task.compose_mix else f"{task.compose_k}-tuples")
+                + (" and each skill alone" if task.compose_singles else "")
                 + f", tested on tuples of 1..{task.test_sizes} skills never trained together; {task.n_train} "
                 f"training and {task.n_test} test examples")
     return (f"multitask sparse parity: {task.n_tasks} subtasks (Zipf exponent {task.zipf_exponent}), each the XOR "

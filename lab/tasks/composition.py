@@ -6,9 +6,10 @@ the number of the named skills whose parity is 1 (compose_rule "count", classes 
 the parity of all their bits together ("xor", 2 classes).
 
 Training: tuples of compose_k skills drawn from a fraction train_frac of all C(n_tasks, compose_k)
-such tuples (the "text pieces" of the theory), and, with compose_singles, each skill alone. Test:
-equal shares of tuples of 1, 2, ..., test_sizes skills, none of them a training tuple: the held-out
-compose_k-tuples, and random tuples of the other sizes (size 1: single skills on fresh inputs).
+such tuples (the "text pieces" of the theory), with compose_mix also a fraction train_frac of the
+tuples of every size 2..compose_k, and with compose_singles each skill alone. Test: equal shares of
+tuples of 1, 2, ..., test_sizes skills, none of them a training tuple: the held-out tuples of the
+trained sizes, and random tuples of the others (size 1: single skills on fresh inputs).
 `t_test` holds the tuple size minus 1, so the metrics have one column per size (test_acc_k1, ...).
 """
 
@@ -26,9 +27,17 @@ from lab.tasks.multitask_parity import task_subsets
 from lab.tasks.parity import to_pm1
 
 
-def skill_tuples(cfg: TaskConfig) -> np.ndarray:
-    """Every tuple of compose_k distinct skills, int32 [C, compose_k], in lexicographic order."""
-    return np.asarray(list(itertools.combinations(range(cfg.n_tasks), cfg.compose_k)), np.int32)
+def skill_tuples(cfg: TaskConfig, size: int | None = None) -> np.ndarray:
+    """Every tuple of `size` (default compose_k) distinct skills, int32 [C, size], in lexicographic order."""
+    size = cfg.compose_k if size is None else size
+    return np.asarray(list(itertools.combinations(range(cfg.n_tasks), size)), np.int32)
+
+
+def train_sizes(cfg: TaskConfig) -> list[int]:
+    """The tuple sizes trained on besides single skills: compose_k, or 2..compose_k with compose_mix."""
+    if cfg.compose_mix and cfg.compose_k > 1:
+        return [cfg.compose_k] + list(range(2, cfg.compose_k))
+    return [cfg.compose_k]
 
 
 def skill_subsets(cfg: TaskConfig, key: jax.Array) -> jax.Array:
@@ -71,30 +80,43 @@ def make_composition(cfg: TaskConfig, key: jax.Array, train_frac: float | jax.Ar
     Args:
         cfg: the task config (name "skill_composition"); static.
         key: a PRNG key (the skills' bit subsets are `skill_subsets(cfg, key)`).
-        train_frac: fraction of the compose_k-tuples used for training (may be traced); at least one
-            tuple is trained on and at least one held out.
+        train_frac: fraction of the tuples of each trained size used for training (may be traced); at
+            least one tuple of each is trained on and at least one held out.
 
     Returns:
         Data with x_* [N, n_tasks + n_bits] (multi-hot skills, then +-1 bits), t_train the number
         of skills of each training example minus 1 and t_test that of each test example.
     """
-    tuples_CxJ = skill_tuples(cfg)
-    n_tuples, n_tasks = tuples_CxJ.shape[0], cfg.n_tasks
+    n_tasks = cfg.n_tasks
     subset_TxK = skill_subsets(cfg, key)
     k_perm, k_tr, k_te, k_bits_tr, k_bits_te, k_rand = jax.random.split(jax.random.fold_in(key, 2), 6)
-    order_C = jax.random.permutation(k_perm, n_tuples).astype(jnp.int32)
-    n_seen = jnp.clip(jnp.round(train_frac * n_tuples), 1, n_tuples - 1).astype(jnp.int32)
-
     n_singles = n_tasks if cfg.compose_singles else 0
-    pick_N = jax.random.randint(k_tr, (cfg.n_train,), 0, n_singles + n_seen)
-    single_N = pick_N < n_singles
-    mask_tr = jnp.where(single_N[:, None], jax.nn.one_hot(pick_N, n_tasks, dtype=jnp.int32),
-                        _multi_hot(tuples_CxJ, order_C[jnp.maximum(pick_N - n_singles, 0)], n_tasks))
+    blocks = []  # per trained size: (size, tuples_CxJ, order_C, n_seen), compose_k first
+    for size in train_sizes(cfg):
+        tuples_CxJ = skill_tuples(cfg, size)
+        n_tuples = tuples_CxJ.shape[0]
+        k_order = k_perm if size == cfg.compose_k else jax.random.fold_in(k_perm, size)
+        order_C = jax.random.permutation(k_order, n_tuples).astype(jnp.int32)
+        blocks.append((size, tuples_CxJ, order_C, jnp.clip(jnp.round(train_frac * n_tuples), 1, n_tuples - 1)
+                       .astype(jnp.int32)))
 
+    # training: one uniform pick over single skills, then every size's seen tuples
+    pick_N = jax.random.randint(k_tr, (cfg.n_train,), 0, n_singles + sum(b[3] for b in blocks))
+    mask_tr = jax.nn.one_hot(pick_N, n_tasks, dtype=jnp.int32)  # the singles (rows past them are replaced)
+    start = n_singles
+    for _, tuples_CxJ, order_C, n_seen in blocks:
+        inside_N = (pick_N >= start) & (pick_N < start + n_seen)
+        chosen_N = order_C[jnp.clip(pick_N - start, 0, n_seen - 1)]
+        mask_tr = jnp.where(inside_N[:, None], _multi_hot(tuples_CxJ, chosen_N, n_tasks), mask_tr)
+        start = start + n_seen
+
+    # test: held-out tuples of the trained sizes, random tuples of the others
     size_N = jnp.asarray(sizes_of_test_rows(cfg))
-    held_N = order_C[jax.random.randint(k_te, (cfg.n_test,), n_seen, n_tuples)]
-    mask_te = jnp.where((size_N == cfg.compose_k)[:, None], _multi_hot(tuples_CxJ, held_N, n_tasks),
-                        _random_tuples(k_rand, size_N, n_tasks))
+    mask_te = _random_tuples(k_rand, size_N, n_tasks)
+    for size, tuples_CxJ, order_C, n_seen in blocks:
+        k_held = k_te if size == cfg.compose_k else jax.random.fold_in(k_te, size)
+        held_N = order_C[jax.random.randint(k_held, (cfg.n_test,), n_seen, tuples_CxJ.shape[0])]
+        mask_te = jnp.where((size_N == size)[:, None], _multi_hot(tuples_CxJ, held_N, n_tasks), mask_te)
 
     x_tr, y_tr = _skill_answers(cfg, k_bits_tr, mask_tr, subset_TxK)
     x_te, y_te = _skill_answers(cfg, k_bits_te, mask_te, subset_TxK)
