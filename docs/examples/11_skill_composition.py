@@ -74,7 +74,8 @@ im = ax.imshow(matrix[acc].to_numpy(), vmin=0.3, vmax=1, cmap="viridis")
 for (i, j), value in np.ndenumerate(matrix[acc].to_numpy()):
     ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="w" if value < 0.8 else "k")
 ax.set(xticks=range(len(sizes)), xticklabels=sizes, yticks=range(len(matrix)), yticklabels=matrix.index,
-       xlabel="k' (skills per held-out test tuple)", ylabel="k (skills per training tuple)",
+       xlabel="k' (skills per held-out test tuple)",
+       ylabel="k (largest training tuple)" if task.compose_mix else "k (skills per training tuple)",
        title=f"accuracy at step {int(table.step.max())} (theory: 1.00 everywhere)")
 fig.colorbar(im, ax=ax, fraction=0.046)
 ax = axes[1]
@@ -111,7 +112,8 @@ ax.set(xlabel="error on training pieces of k = 4 skills", ylabel="competence on 
        title="the theory: 1,000 skills, 20,000 pieces (dots: simulated graphs)", ylim=(0, 1.02))
 ax.legend(fontsize=8)
 fig.suptitle(f"Skill composition: {task.n_tasks} skills, trained on single skills and {task.train_frac:.0%} of the "
-             f"k-tuples; tested on tuples never trained together")
+             + ("tuples of each size 2..k" if task.compose_mix else "k-tuples")
+             + "; tested on tuples never trained together")
 fig.tight_layout()
 out = f"docs/figures/11_{run.path.name}.png"  # 11_skill_composition.png for the default run
 fig.savefig(out, dpi=110)
