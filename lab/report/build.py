@@ -21,32 +21,26 @@ import numpy as np
 import pandas as pd
 
 from lab.analysis import (
-    ablation,
-    attribution,
     embedding_weights,
     emergence,
     frequency_norms,
-    heuristics,
     key_frequencies,
     pair,
     progress,
     skill_graph,
     summarize,
     trajectories,
-    universality,
 )
 from lab.checkpoints import open_run
 from lab.errors import LabError
 from lab.plots import plot_curves
-from lab.report import figures, model_figures, neuron_figures, neurons
+from lab.report import figures, model_figures
 from lab.report.describe import describe_run, model_label, representative_model
+from lab.report.neuron_report import NeuronFigures
 from lab.report.phases import CLASSES, GROK_RATIO, LEARNED_LOSS, phase_table
+from lab.report.skip import Skip
 from lab.sweeps.summary import TEST_FIT, first_step, format_summary, per_model
 from lab.tasks import zipf_probs
-
-
-class Skip(Exception):
-    """A figure that does not apply to this run; its message says why (one line in index.md)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +62,7 @@ def _spectrum(params, model_cfg, task_cfg) -> jax.Array:
 _spectrum_jit = jax.jit(_spectrum, static_argnums=(1, 2))
 
 
-class Report:
+class Report(NeuronFigures):
     """The state of one report: the run, the representative model and its params at each saved step."""
 
     def __init__(self, run_dir: str | Path, model: int | None = None):
@@ -233,91 +227,6 @@ class Report:
                 f"reached {GROK_RATIO:g}); look for where the boundaries between the phases run.")
 
 
-    # -- neuron-level figures (data: lab.report.neurons) ----------------------------------------------
-
-    def _neuron_inputs(self) -> tuple:
-        """The representative model's spec and the inputs and labels its neurons are measured on."""
-        if not self.run.steps:
-            raise Skip("the run has no saved checkpoints")
-        spec = self.run.spec_of(self.model)
-        return (spec, *neurons.dataset(spec))
-
-    def universality(self, path: Path) -> str:
-        spec, x, _ = self._neuron_inputs()
-        seeds = neurons.seed_siblings(self.grid, self.model)[: neurons.MAX_SEEDS]
-        if len(seeds) < 2:
-            raise Skip("no other model differs from the representative one only by seed; set sweep.seeds >= 2")
-        tables = neurons.tables_of(self.run, seeds, x)
-        out = universality.universality(tables)
-        family_table, label = neurons.families(tables[0], self.params(self.run.steps[-1]), spec,
-                                               out["universal"][0])
-        fractions = {"percentile": out["fraction_universal"], "excess": out["fraction_universal_by_excess"]}
-        neuron_figures.plot_universality(out["mean_max_corr"], out["baseline_mean_max_corr"], out["threshold"],
-                                         fractions, family_table, label, path,
-                                         title=f"{self.spec.name}: {len(seeds)} seeds of {self.label}, "
-                                               f"step {self.run.steps[-1]}")
-        return (f"Gurnee et al.'s universality over {len(seeds)} seeds of the representative model's setting: each "
-                f"neuron's Pearson correlation with its best match in every other seed, averaged over the seeds (blue), "
-                f"against the same statistic for randomly rotated neuron bases (grey). Neurons right of the dashed "
-                f"99th percentile are universal ({out['fraction_universal']:.1%}; "
-                f"{out['fraction_universal_by_excess']:.1%} pass the paper's cut of excess correlation > 0.5; "
-                f"GPT-2: 1-5%). Right: the families of the first seed's neurons ({label}), universal ones in blue.")
-
-    def _heuristics(self, step: int) -> tuple:
-        """Heuristic scores and activations of the representative model's neurons at a saved step."""
-        spec, x, _ = self._neuron_inputs()
-        neurons.grid_task(spec)  # not applicable to parity: say so before computing anything
-        acts_NxF = neurons.tables_of(self.run, [self.model], x, step)[0]
-        return neurons.heuristic_scores(acts_NxF, spec), acts_NxF
-
-    def neuron_examples(self, path: Path) -> str:
-        spec, _, _ = self._neuron_inputs()
-        table, acts_NxF = self._heuristics(self.run.steps[-1])
-        v = heuristics.grid_values(neurons.grid_task(spec))
-        examples = []
-        for family in heuristics.FAMILIES:  # the best live neuron of each family that has one
-            part = table[(table.family == family) & ~table.dead]
-            if len(part):
-                row = part.sort_values("score", kind="stable").iloc[-1]
-                grid_PxP = np.full((spec.task.p, spec.task.p), np.nan)
-                grid_PxP[v["a"], v["b"]] = acts_NxF[:, int(row.neuron)]
-                examples.append((grid_PxP, f"neuron {int(row.neuron)}: {row.family}\n{row.pattern} "
-                                           f"(r = {row.score:.2f})"))
-        counts = table[table.matches].family.value_counts()
-        neuron_figures.plot_neuron_examples(examples, path, title=f"{self.spec.name}, {self.label}, "
-                                                                  f"step {self.run.steps[-1]}")
-        return (f"The best neuron of each heuristic family (Nikankin et al.) over the (a, b) grid, for the "
-                f"representative model at the last checkpoint. {int(counts.sum())} of {int((~table.dead).sum())} live "
-                f"neurons match their best heuristic with r >= {neurons.MATCH}: "
-                + ", ".join(f"{f} {int(n)}" for f, n in counts.items()) + ".")
-
-    def ablation_curves(self, path: Path) -> str:
-        spec, x, y = self._neuron_inputs()
-        table, _ = self._heuristics(self.run.steps[-1])
-        params, loss, n_f = self.params(self.run.steps[-1]), spec.train.loss, len(table)
-        effects = attribution.patching_effects(params, spec.model, spec.task, x, y, loss=loss)
-        rankings = {"top patching effect": np.argsort(-effects, kind="stable"),
-                    "top heuristic score": neurons.heuristic_ranking(table)}
-        sizes = sorted({int(k) for k in np.geomspace(1, n_f, 12).round()})
-        curves = {name: attribution.ablation_curve(params, spec.model, spec.task, x, y, ranking, sizes,
-                                                   n_random=20 if i == 0 else 0, loss=loss)
-                  for i, (name, ranking) in enumerate(rankings.items())}
-        found = attribution.smallest_sufficient_set(params, spec.model, spec.task, x, y,
-                                                    ranking=rankings["top patching effect"], loss=loss)
-        neuron_figures.plot_ablation_curves(curves, found["plain_accuracy"], n_f, (found["k"], found["accuracy"]), path,
-                                            title=f"{self.spec.name}, {self.label}, step {self.run.steps[-1]}")
-        per_layer = ""
-        if spec.model.kind == "mlp" and spec.model.depth > 1:
-            layers = attribution.smallest_sets_per_layer(params, spec.model, spec.task, x, y, loss=loss)
-            per_layer = " Per hidden layer (the others untouched): " + ", ".join(
-                f"layer {int(r.layer)} {int(r.k)} ({r.fraction:.1%})" for r in layers.itertuples()) + "."
-        return (f"Accuracy over every input after mean-ablating the k neurons with the largest activation-patching "
-                f"effect (one neuron at a time) or the best heuristic scores, against k random neurons (20 draws). "
-                f"Keeping only the {found['k']} neurons with the largest patching effects ({found['fraction']:.1%} of "
-                f"the layer) and mean-ablating the rest gives accuracy {found['accuracy']:.3f} (plain model "
-                f"{found['plain_accuracy']:.3f}): the smallest such set that keeps 90% of the accuracy (Nikankin et "
-                f"al.: ~1.5% of neurons per layer)." + per_layer)
-
     def skills(self, path: Path) -> str:
         task = self.spec.task
         if not task.test_groups:
@@ -332,8 +241,8 @@ class Report:
                 fit = emergence.fit_power_law(steps.frequency, steps.step)
             except ValueError:
                 fit = None
-            neuron_figures.plot_skills(own, groups, [f"skill {i}" for i in range(len(groups))],
-                                       {"kind": "power law", "steps": steps, "fit": fit}, path, title)
+            figures.plot_skills(own, groups, [f"skill {i}" for i in range(len(groups))],
+                                {"kind": "power law", "steps": steps, "fit": fit}, path, title)
             found = (f"step ~ p^-{fit.exponent:.2f} (95% interval {fit.exponent_low:.2f}-{fit.exponent_high:.2f})"
                      if fit else "too few learned skills for a fit")
             return ("Left: the representative model's test accuracy on each skill (colour: frequency rank, 0 the most "
@@ -343,42 +252,16 @@ class Report:
         keys = figures.setting_keys(self.grid)
         axis = keys[0] if keys else "train.seed"
         last = self.metrics[self.metrics.step == self.metrics.step.max()].copy()  # metrics carry the swept columns
+        lacking_N = np.minimum(1.0, 2 * (1 - last.test_acc_k1.to_numpy())) * task.n_tasks  # a lacking skill: 1/2 right
         for size, group in enumerate(groups, start=1):
-            lacking_N = np.minimum(1.0, 2 * (1 - last.test_acc_k1.to_numpy())) * task.n_tasks
             last[f"pred_{group}"] = [skill_graph.tuple_accuracy(task.n_tasks, m, size, task.compose_rule)
                                      for m in lacking_N]
-        neuron_figures.plot_skills(own, groups, [f"k' = {s}" for s in range(1, len(groups) + 1)],
-                                   {"kind": "composition", "table": last, "axis": axis}, path, title)
+        figures.plot_skills(own, groups, [f"k' = {s}" for s in range(1, len(groups) + 1)],
+                            {"kind": "composition", "table": last, "axis": axis}, path, title)
         return ("Left: the representative model's accuracy on held-out tuples of k' skills over training. Right: the "
                 f"last step's accuracy per tuple size against {axis} (mean over the other settings), beside the "
                 "Arora-Goyal prediction from the single-skill accuracy (a lacking skill guessed; "
                 "`lab.analysis.skill_graph.tuple_accuracy`).")
-
-    def heuristic_emergence(self, path: Path) -> str:
-        if len(self.run.steps) < 2:
-            raise Skip("the run has fewer than two saved checkpoints")
-        _, x, y = self._neuron_inputs()
-        rows, final = [], None
-        for step in self.run.steps:
-            table, _ = self._heuristics(step)
-            live = table[~table.dead]
-            rows.append({"step": step, **{f: float((live.matches & (live.family == f)).sum() / max(len(live), 1))
-                                          for f in heuristics.FAMILIES}})
-            final = table
-        n_top = max(1, len(final) // 10)
-        top = neurons.heuristic_ranking(final)[:n_top]
-        rand = np.random.default_rng(0).permutation(len(final))[:n_top]
-        effect = ablation.ablation_over_steps(self.run, self.model, neurons=top, mode="mean", x=x, y=y)
-        effect["random_accuracy"] = ablation.ablation_over_steps(self.run, self.model, neurons=rand, mode="mean",
-                                                                 x=x, y=y).accuracy
-        own = self.metrics[self.metrics.model == self.model].sort_values("step")
-        neuron_figures.plot_heuristic_emergence(pd.DataFrame(rows), own, effect, n_top, path,
-                                                title=f"{self.spec.name}, {self.label}")
-        return (f"Left: the share of the representative model's live neurons whose best heuristic matches with r >= "
-                f"{neurons.MATCH}, by family, at every checkpoint, with train and test accuracy. Right: accuracy at "
-                f"every checkpoint after mean-ablating the {n_top} neurons (10%) with the best heuristic scores at the "
-                f"last checkpoint, beside {n_top} random neurons: when the heuristics appear and how much the model "
-                f"comes to rely on them.")
 
 
 FIGURES = {
@@ -404,7 +287,7 @@ def _draw(report: Report, file: str, title: str, draw: Callable[[Report, Path], 
     path = report.out / file
     try:
         return Entry(file, title, caption=draw(report, path))
-    except (Skip, neurons.NotApplicable) as reason:
+    except Skip as reason:
         path.unlink(missing_ok=True)  # a figure left from an earlier report would now be wrong
         return Entry(file, title, skipped=str(reason))
 

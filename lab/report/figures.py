@@ -1,4 +1,5 @@
-"""Figures of a whole sweep drawn from its metrics: weight norm over training and the phase diagram.
+"""Figures of a whole sweep drawn from its metrics: weight norm, softmax collapse, phase diagram,
+steps to generalize, and skills (per-skill emergence, tuple sizes against the theory).
 
 Each function takes tables (not a Run), writes one PNG (matplotlib, Agg) and returns its path.
 The figures of one model (Fourier spectra, neurons, progress measures, trajectories) are in
@@ -211,4 +212,52 @@ def plot_steps_to_generalize(table: pd.DataFrame, x_key: str, series_keys: list[
                  f"dot = one model (open: never), line/bar = median over seeds{extra}")
     ax.legend(fontsize=8, loc="best", title=", ".join(short(k) for k in series_keys) or None, title_fontsize=8)
     ax.grid(alpha=0.3, which="both", axis="y")
+    return _save(fig, path)
+
+
+def plot_skills(own_metrics: pd.DataFrame, groups: list[str], labels: list[str], right: dict, path: Path,
+                title: str) -> Path:
+    """Left: the representative model's test accuracy per skill (or tuple size) over training, with the mean.
+    Right: `right["kind"]` "power law" (step learned against skill frequency, every model, with the
+    fit) or "composition" (final accuracy per tuple size against the swept axis, with the theory).
+
+    Args:
+        own_metrics: the model's logged metrics with test_acc and test_acc_<group> columns.
+        groups: the group names (task_0, ... or k1, ...); labels: their legend labels.
+        right: the right panel's data (see `lab.report.build.Report.skills`).
+    """
+    fig, (ax, ax_r) = plt.subplots(1, 2, figsize=(13, 4.6))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(groups)))
+    shown = own_metrics[own_metrics.step > 0]
+    for group, label, color in zip(groups, labels, colors):
+        ax.plot(shown.step, shown[f"test_acc_{group}"], color=color, lw=1.2, label=label)
+    ax.plot(shown.step, shown.test_acc, "k", lw=2.5, label="mean over the test set")
+    ax.set(xscale="log", xlabel="step", ylabel="test accuracy", ylim=(0, 1.02),
+           title="each skill over training" if right["kind"] == "power law" else "each tuple size over training")
+    ax.legend(fontsize=7, ncol=2 if len(groups) > 8 else 1)
+    if right["kind"] == "power law":
+        steps = right["steps"]
+        ax_r.scatter(steps.frequency, steps.step, s=12, alpha=0.6, color="#3182bd", label="a model learns a skill")
+        if right["fit"] is not None:
+            fit, xs = right["fit"], np.geomspace(steps.frequency.min(), steps.frequency.max(), 50)
+            ax_r.plot(xs, fit(xs), "k--", label=f"step ~ p^-{fit.exponent:.2f} "
+                                                f"[{fit.exponent_low:.2f}, {fit.exponent_high:.2f}]")
+        ax_r.set(xscale="log", yscale="log", xlabel="skill frequency p in training",
+                 ylabel="step at which it is learned", title="when skills are learned (quantization model: p^-1)")
+    else:
+        table, axis = right["table"], right["axis"]
+        for group, label, color in zip(groups, labels, colors):
+            mean = table.groupby(axis)[[f"test_acc_{group}", f"pred_{group}"]].mean()
+            ax_r.plot(mean.index, mean[f"test_acc_{group}"], "o-", color=color, label=label)
+            ax_r.plot(mean.index, mean[f"pred_{group}"], "--", color=color, alpha=0.5, lw=3)
+        ax_r.set(xlabel=axis, ylabel="accuracy at the last step", ylim=(0, 1.02),
+                 title="held-out tuples (dashed: Arora-Goyal from the single-skill accuracy)")
+        values = np.sort(table[axis].unique())
+        if np.issubdtype(values.dtype, np.number) and values.min() > 0 and values.max() >= 8 * values.min():
+            ax_r.set_xscale("log")
+            ax_r.minorticks_off()
+        if np.issubdtype(values.dtype, np.number):
+            ax_r.set_xticks(values, [str(v) for v in values])
+    ax_r.legend(fontsize=8)
+    fig.suptitle(title)
     return _save(fig, path)

@@ -2,7 +2,7 @@
 siblings, the inputs to measure on, activation tables, heuristic scores and their neuron families.
 
 Everything here reads a `lab.checkpoints.Run` and returns arrays or tables; drawing is in
-`lab.report.neuron_figures`, and `lab.report.build` turns "does not apply" into a skipped figure.
+`lab.report.neuron_figures`; what does not apply raises Skip (a skipped figure with its reason).
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ import pandas as pd
 
 from lab.analysis import ablation, activations, heuristics, universality
 from lab.report.figures import setting_keys
+from lab.report.skip import Skip
 
 MATCH = 0.5  # a neuron implements its best heuristic when their correlation is at least this
 MAX_SEEDS = 9  # universality is computed over at most this many seed siblings
 PARITY_ROWS = 4096  # inputs sampled for parity tasks
-
-
-class NotApplicable(Exception):
-    """This neuron figure does not apply to the run; the message says why."""
 
 
 def seed_siblings(grid: pd.DataFrame, model: int) -> list[int]:
@@ -36,7 +33,7 @@ def seed_siblings(grid: pd.DataFrame, model: int) -> list[int]:
 def dataset(spec: Any) -> tuple[Any, np.ndarray]:
     """Inputs and labels to measure neurons on: every pair of a table task, or sampled parity rows."""
     if not (spec.task.is_table or spec.task.name == "parity"):
-        raise NotApplicable(f"neuron tables are defined for modular, integer and parity tasks "
+        raise Skip(f"neuron tables are defined for modular, integer and parity tasks "
                             f"(this task is {spec.task.name})")
     n = PARITY_ROWS if spec.task.is_table or spec.task.n_bits > 20 else min(PARITY_ROWS, 2**spec.task.n_bits)
     x, y = ablation.default_dataset(spec.model, spec.task, n=n)
@@ -46,7 +43,7 @@ def dataset(spec: Any) -> tuple[Any, np.ndarray]:
 def grid_task(spec: Any):
     """The task config whose `all_pairs` order is the complete dataset's order (no symmetric halving)."""
     if not spec.task.is_table:
-        raise NotApplicable(f"heuristics are patterns over the (a, b) grid; this task is {spec.task.name}")
+        raise Skip(f"heuristics are patterns over the (a, b) grid; this task is {spec.task.name}")
     return dataclasses.replace(spec.task, symmetric=False)
 
 
