@@ -106,7 +106,8 @@ def plot_heuristic_emergence(shares: pd.DataFrame, own_metrics: pd.DataFrame, ab
     Args:
         shares: one row per saved step: step and one column per family (shares of live neurons).
         own_metrics: the model's logged metrics (step, test_acc).
-        ablation: one row per step: step, plain_accuracy, accuracy, random_accuracy.
+        ablation: one row per step: step, plain_accuracy, accuracy (top neurons ablated), and mean, p05,
+            p95 of the accuracy over random sets.
         n_top: how many neurons were ablated.
     """
     fig, (ax, ax_b) = plt.subplots(1, 2, figsize=(13, 4.5))
@@ -123,7 +124,9 @@ def plot_heuristic_emergence(shares: pd.DataFrame, own_metrics: pd.DataFrame, ab
     ax_b.plot(ablation.step, ablation.plain_accuracy, "k:", label="no ablation")
     ax_b.plot(ablation.step, ablation.accuracy, "o-", color="#e6550d", ms=4,
               label=f"{n_top} final top-heuristic neurons ablated")
-    ax_b.plot(ablation.step, ablation.random_accuracy, "s-", color="#636363", ms=4, label=f"{n_top} random neurons")
+    ax_b.fill_between(ablation.step, ablation.p05, ablation.p95, color="#bdbdbd", alpha=0.6,
+                      label=f"{n_top} random neurons (5-95%)")
+    ax_b.plot(ablation.step, ablation["mean"], "s-", color="#636363", ms=4, label=f"{n_top} random neurons (mean)")
     ax_b.set(xscale="symlog", xlabel="step", ylabel="accuracy (all inputs)", ylim=(0, 1.02),
              title="mean ablation over training")
     ax_b.legend(fontsize=8)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lab.analysis import ablation, attribution, heuristics, universality
+from lab.analysis import attribution, heuristics, universality
 from lab.report import neuron_figures, neurons
 from lab.report.skip import Skip
 
@@ -116,16 +116,19 @@ class NeuronFigures:
                                           for f in heuristics.FAMILIES}})
             final = table
         n_top = max(1, len(final) // 10)
-        top = neurons.heuristic_ranking(final)[:n_top]
-        rand = np.random.default_rng(0).permutation(len(final))[:n_top]
-        effect = ablation.ablation_over_steps(self.run, self.model, neurons=top, mode="mean", x=x, y=y)
-        effect["random_accuracy"] = ablation.ablation_over_steps(self.run, self.model, neurons=rand, mode="mean",
-                                                                 x=x, y=y).accuracy
+        ranking, spec = neurons.heuristic_ranking(final), self.run.spec_of(self.model)
+        effect = []
+        for step in self.run.steps:  # the final top neurons and 20 random sets of as many, mean-ablated
+            curve = attribution.ablation_curve(self.params(step), spec.model, spec.task, x, y, ranking, [0, n_top],
+                                               n_random=20, loss=spec.train.loss).set_index("k")
+            effect.append({"step": step, "plain_accuracy": curve.accuracy[0], "accuracy": curve.accuracy[n_top],
+                           **{c: curve.loc[n_top, f"random_accuracy_{c}"] for c in ("mean", "p05", "p95")}})
+        effect = pd.DataFrame(effect)
         own = self.metrics[self.metrics.model == self.model].sort_values("step")
         neuron_figures.plot_heuristic_emergence(pd.DataFrame(rows), own, effect, n_top, path,
                                                 title=f"{self.spec.name}, {self.label}")
         return (f"Left: the share of the representative model's live neurons whose best heuristic matches with r >= "
                 f"{neurons.MATCH}, by family, at every checkpoint, with train and test accuracy. Right: accuracy at "
                 f"every checkpoint after mean-ablating the {n_top} neurons (10%) with the best heuristic scores at the "
-                f"last checkpoint, beside {n_top} random neurons: when the heuristics appear and how much the model "
-                f"comes to rely on them.")
+                f"last checkpoint, beside {n_top} random neurons (20 draws per checkpoint: mean and 5-95%): when the "
+                f"heuristics appear and how much the model comes to rely on them.")
