@@ -50,5 +50,10 @@ def test_random_ablation_baseline_shrinks_with_fewer_neurons(trained):
     few = random_ablation_baseline(trained, SPEC.model, TASK, x, y, n_neurons=2, n_draws=20, key=key, mode="mean")
     many = random_ablation_baseline(trained, SPEC.model, TASK, x, y, n_neurons=40, n_draws=20, key=key, mode="mean")
     assert few["accuracy"].shape == (20,) and few["accuracy"].mean() > many["accuracy"].mean()
+    assert all(len(set(row)) == 40 for row in many["neurons"].tolist())  # distinct within a draw
+    for d in (0, 7):  # the batched draws equal one `ablate` call on the same neurons
+        one = ablate(trained, SPEC.model, TASK, x, y, neurons=many["neurons"][d], mode="mean")
+        assert many["accuracy"][d] == pytest.approx(one["accuracy"])
+        assert many["loss"][d] == pytest.approx(one["loss"], rel=1e-5)
     with pytest.raises(ValueError, match="mode must be .zero. or .mean."):
         ablate(trained, SPEC.model, TASK, x, y, neurons=[0], mode="half")

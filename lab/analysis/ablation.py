@@ -30,16 +30,12 @@ from lab.analysis.activations import (
     mlp_layer_name,
     sample_dataset,
 )
+from lab.analysis.masks import first_k_masks, labels_of, n_neurons_of, random_permutations, scores_under_masks
 from lab.config import ModelConfig, SpecError, TaskConfig
 from lab.errors import LabError
 from lab.train.losses import accuracy, per_example_loss
 
 MODES = ("zero", "mean")
-
-
-def n_neurons_of(model_cfg: ModelConfig) -> int:
-    """Neurons of the ablatable layer: the MLP's width or the transformer's d_mlp."""
-    return model_cfg.d_mlp if model_cfg.kind == "transformer" else model_cfg.width
 
 
 def _heads_name(model_cfg: ModelConfig) -> str:
@@ -166,9 +162,7 @@ _score_chunk_jit = jax.jit(_score_chunk, static_argnums=(4, 5, 6))
 
 def _scores(params, model_cfg, task_cfg, x, y, spec, loss: str, chunk: int) -> dict[str, float]:
     """Mean loss and accuracy over (x, y) with the given ablation spec."""
-    y_N = jnp.asarray(np.asarray(y), jnp.int32)
-    if y_N.shape[0] != x.shape[0]:
-        raise LabError(f"x and y must have the same number of rows (got {x.shape[0]} and {y_N.shape[0]})")
+    y_N = labels_of(x, y)
     params = jax.device_put(params)
     loss_N, correct_N = map_chunks(lambda x_c, y_c: _score_chunk_jit(params, x_c, y_c, spec, model_cfg, task_cfg,
                                                                      loss), x, y_N, chunk=chunk)
@@ -219,21 +213,20 @@ def random_ablation_baseline(params: dict[str, Any], model_cfg: ModelConfig, tas
         key: a PRNG key (default jax.random.key(0)).
 
     Returns:
-        {"loss": [n_draws], "accuracy": [n_draws], "neurons": [n_draws, n_neurons] int indices}.
+        {"loss": [n_draws], "accuracy": [n_draws], "neurons": [n_draws, n_neurons] int indices}; the
+        draws run as vmapped batches (`scores_under_masks`).
     """
     n_f = n_neurons_of(model_cfg)
     if not 0 <= n_neurons <= n_f:
         raise LabError(f"n_neurons must be in [0, {n_f}] (got {n_neurons})")
     key = jax.random.key(0) if key is None else key
-    perms_DxF = jax.vmap(lambda k: jax.random.permutation(k, n_f))(jax.random.split(key, n_draws))
-    neurons_DxK = np.asarray(perms_DxF)[:, :n_neurons]
-    params = jax.device_put(params)
+    perms_DxF = random_permutations(key, n_draws, n_f)
     if mode == "mean" and mean_acts is None:
         mean_acts = mean_activations(params, model_cfg, task_cfg, x, chunk, layer)
-    out = [ablate(params, model_cfg, task_cfg, x, y, idx, None, mode, mean_acts, loss, chunk, layer)
-           for idx in neurons_DxK]
-    return {"loss": np.array([o["loss"] for o in out]), "accuracy": np.array([o["accuracy"] for o in out]),
-            "neurons": neurons_DxK}
+    spec = ablation_spec(model_cfg, None, None, mode, mean_acts, layer)
+    loss_D, acc_D = scores_under_masks(params, model_cfg, task_cfg, x, y, first_k_masks(perms_DxF, n_neurons), spec,
+                                       loss, chunk)
+    return {"loss": loss_D, "accuracy": acc_D, "neurons": perms_DxF[:, :n_neurons]}
 
 
 def default_dataset(model_cfg: ModelConfig, task_cfg: TaskConfig, n: int = 4096,

@@ -24,14 +24,13 @@ import numpy as np
 import pandas as pd
 
 from lab import models
-from lab.analysis.ablation import ablation_spec, mean_activations, n_neurons_of
+from lab.analysis.ablation import ablation_spec, mean_activations
 from lab.analysis.activations import map_chunks, mlp_layer_name
+from lab.analysis.masks import first_k_masks, labels_of, n_neurons_of, random_permutations, scores_under_masks
 from lab.config import ModelConfig, TaskConfig
 from lab.errors import LabError
-from lab.train.losses import accuracy, per_example_loss
 
 LN_EPSILON = 1e-6  # flax.linen.LayerNorm's default epsilon, which the transformer's ln_final uses
-MEMORY_FLOATS = 2**25  # a vmapped chunk's [batch, rows, F + C] activations stay under ~128 MiB
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -68,14 +67,6 @@ def _dla_chunk(params, x, y_B, w_FxC, model_cfg: ModelConfig, task_cfg: TaskConf
 _dla_chunk_jit = jax.jit(_dla_chunk, static_argnums=(4, 5))
 
 
-def _labels(x: Any, y: Any) -> jax.Array:
-    """y as int32 [N], checked against x's rows."""
-    y_N = jnp.asarray(np.asarray(y), jnp.int32)
-    if y_N.ndim != 1 or y_N.shape[0] != x.shape[0]:
-        raise LabError(f"y must be labels [N] for the N = {x.shape[0]} rows of x (got shape {tuple(y_N.shape)})")
-    return y_N
-
-
 def direct_logit_attribution(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
                              chunk: int = 4096) -> np.ndarray:
     """Each neuron's mean direct contribution to the correct-class logit minus the mean logit.
@@ -99,61 +90,12 @@ def direct_logit_attribution(params: dict[str, Any], model_cfg: ModelConfig, tas
     Returns:
         dla_F float64 numpy [F]: positive when a neuron pushes towards the right answer on average.
     """
-    y_N = _labels(x, y)
+    y_N = labels_of(x, y)
     params = jax.device_put(params)
     w_FxC = jnp.asarray(_readout_FxC(params, model_cfg))
     dla_NxF = map_chunks(lambda x_c, y_c: _dla_chunk_jit(params, x_c, y_c, w_FxC, model_cfg, task_cfg),
                          x, y_N, chunk=chunk)
     return dla_NxF.mean(axis=0, dtype=np.float64)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Batched ablations: one jitted forward pass vmapped over a stack of neuron masks
-
-
-def _masked_chunk(params, x, y_B, ablated_KxF, spec, model_cfg: ModelConfig, task_cfg: TaskConfig, loss: str):
-    """Per-example loss and correctness under each of K neuron masks, [B, K] each."""
-
-    def one(ablated_F):
-        logits_BxC = models.apply(params, x, model_cfg, task_cfg, {**spec, "neurons": (ablated_F, spec["neurons"][1])})
-        return per_example_loss(logits_BxC, y_B, loss), accuracy(logits_BxC, y_B)
-
-    loss_KxB, correct_KxB = jax.vmap(one)(ablated_KxF)
-    return loss_KxB.T, correct_KxB.T
-
-
-_masked_chunk_jit = jax.jit(_masked_chunk, static_argnums=(5, 6, 7))
-
-
-def _auto_batch(n_rows: int, chunk: int, model_cfg: ModelConfig, task_cfg: TaskConfig) -> int:
-    """Masks per vmapped call so that [batch, rows, F + C] floats stay under MEMORY_FLOATS."""
-    per_mask = min(chunk, n_rows) * (n_neurons_of(model_cfg) + task_cfg.n_classes)
-    return max(1, MEMORY_FLOATS // per_mask)
-
-
-def _masked_scores(params, model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y_N: jax.Array,
-                   ablated_MxF: np.ndarray, spec: dict, loss: str, chunk: int,
-                   batch: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Mean loss and accuracy over (x, y) under each of M neuron masks, [M] float64 each."""
-    n_m = ablated_MxF.shape[0]
-    batch = _auto_batch(x.shape[0], chunk, model_cfg, task_cfg) if batch is None else int(batch)
-    if batch < 1:
-        raise LabError(f"batch must be at least 1 (got {batch})")
-    batch = min(batch, n_m)  # every call gets exactly `batch` masks (the last stack padded), so one compile
-    params = jax.device_put(params)
-    loss_M, acc_M = np.empty(n_m), np.empty(n_m)
-    for start in range(0, n_m, batch):
-        stack_KxF = ablated_MxF[start:start + batch]
-        n_real = stack_KxF.shape[0]
-        if n_real < batch:
-            stack_KxF = np.concatenate([stack_KxF, np.repeat(stack_KxF[:1], batch - n_real, axis=0)])
-        masks_KxF = jnp.asarray(stack_KxF)
-        loss_NxK, correct_NxK = map_chunks(
-            lambda x_c, y_c, masks=masks_KxF: _masked_chunk_jit(params, x_c, y_c, masks, spec, model_cfg, task_cfg,
-                                                                loss), x, y_N, chunk=chunk)
-        loss_M[start:start + n_real] = loss_NxK.mean(axis=0, dtype=np.float64)[:n_real]
-        acc_M[start:start + n_real] = correct_NxK.mean(axis=0, dtype=np.float64)[:n_real]
-    return loss_M, acc_M
 
 
 def _base_spec(params, model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, mode: str, mean_acts: Any,
@@ -209,11 +151,11 @@ def patching_effects(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: T
     Returns:
         effects_F float64 numpy [F]: ablated mean loss minus the plain model's mean loss.
     """
-    y_N = _labels(x, y)
+    y_N = labels_of(x, y)
     n_f = n_neurons_of(model_cfg)
     spec, _ = _base_spec(params, model_cfg, task_cfg, x, mode, mean_acts, chunk, layer)
     ablated_MxF = np.concatenate([np.zeros((1, n_f), bool), np.eye(n_f, dtype=bool)])  # row 0: the plain model
-    loss_M, _ = _masked_scores(params, model_cfg, task_cfg, x, y_N, ablated_MxF, spec, loss, chunk, batch)
+    loss_M, _ = scores_under_masks(params, model_cfg, task_cfg, x, y_N, ablated_MxF, spec, loss, chunk, batch)
     return loss_M[1:] - loss_M[0]
 
 
@@ -245,7 +187,7 @@ def smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, task
     """
     if not 0 < keep <= 1:
         raise LabError(f"keep must be in (0, 1] (got {keep})")
-    y_N = _labels(x, y)
+    y_N = labels_of(x, y)
     n_f = n_neurons_of(model_cfg)
     spec, mean_acts = _base_spec(params, model_cfg, task_cfg, x, mode, mean_acts, chunk, layer)
     if ranking is None:
@@ -257,7 +199,7 @@ def smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, task
     def evaluate(ks: list[int]) -> None:
         ks = [k for k in dict.fromkeys(ks) if k not in evaluated]
         if ks:
-            loss_M, acc_M = _masked_scores(params, model_cfg, task_cfg, x, y_N, _keep_top_masks(order_F, ks),
+            loss_M, acc_M = scores_under_masks(params, model_cfg, task_cfg, x, y_N, _keep_top_masks(order_F, ks),
                                            spec, loss, chunk, batch)
             evaluated.update({k: (float(a), float(l)) for k, a, l in zip(ks, acc_M, loss_M)})
 
@@ -302,7 +244,7 @@ def ablation_curve(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: Tas
         One row per size: k, accuracy, loss (top-k ablated), and over the random draws
         random_accuracy_mean / _p05 / _p95 and random_loss_mean / _p05 / _p95 (5th, 95th percentiles).
     """
-    y_N = _labels(x, y)
+    y_N = labels_of(x, y)
     n_f = n_neurons_of(model_cfg)
     order_F = _check_ranking(ranking, n_f)
     sizes_S = np.asarray(sizes, np.int64).ravel()
@@ -310,15 +252,12 @@ def ablation_curve(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: Tas
         raise LabError(f"sizes must be numbers of neurons in [0, {n_f}] (got {np.asarray(sizes).tolist()})")
     spec, mean_acts = _base_spec(params, model_cfg, task_cfg, x, mode, mean_acts, chunk, layer)
     ablated_SxF = ~_keep_top_masks(order_F, sizes_S)  # ablating the top k = keeping all but them
-    loss_S, acc_S = _masked_scores(params, model_cfg, task_cfg, x, y_N, ablated_SxF, spec, loss, chunk, batch)
+    loss_S, acc_S = scores_under_masks(params, model_cfg, task_cfg, x, y_N, ablated_SxF, spec, loss, chunk, batch)
     key = jax.random.key(0) if key is None else key
-    draws = max(n_random, 0)
-    perms_DxF = np.asarray(jax.vmap(lambda k: jax.random.permutation(k, n_f))(jax.random.split(key, draws))) \
-        if draws else np.zeros((0, n_f), np.int64)  # random_ablation_baseline's draws: neurons perms[d, :k]
-    rank_DxF = np.argsort(perms_DxF, axis=1)
-    random_SDxF = (rank_DxF[None] < sizes_S[:, None, None]).reshape(-1, n_f)
-    r_loss, r_acc = (_masked_scores(params, model_cfg, task_cfg, x, y_N, random_SDxF, spec, loss, chunk, batch)
-                     if draws else (np.full(sizes_S.size, np.nan), np.full(sizes_S.size, np.nan)))
+    perms_DxF = random_permutations(key, max(n_random, 0), n_f)  # random_ablation_baseline's draws
+    random_SDxF = np.concatenate([first_k_masks(perms_DxF, k) for k in sizes_S.tolist()])
+    r_loss, r_acc = (scores_under_masks(params, model_cfg, task_cfg, x, y_N, random_SDxF, spec, loss, chunk, batch)
+                     if len(perms_DxF) else (np.full(sizes_S.size, np.nan), np.full(sizes_S.size, np.nan)))
     r_loss_SxD, r_acc_SxD = r_loss.reshape(sizes_S.size, -1), r_acc.reshape(sizes_S.size, -1)
     rows = []
     for i, (k, acc, lss) in enumerate(zip(sizes_S.tolist(), acc_S, loss_S)):

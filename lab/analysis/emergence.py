@@ -33,9 +33,9 @@ def skill_steps(metrics: pd.DataFrame, threshold: float = 0.95) -> pd.DataFrame:
         One row per (model, skill): model, skill (its index, which is also its frequency rank under
         the Zipf distribution: skill 0 is the most frequent), step (NaN if never learned).
     """
-    rows = []
+    rows, columns = [], skill_columns(metrics)
     for model, part in metrics.sort_values("step").groupby("model"):
-        for skill, column in enumerate(skill_columns(metrics)):
+        for skill, column in enumerate(columns):
             hit = part.loc[part[column] >= threshold, "step"]
             rows.append({"model": model, "skill": skill, "step": float(hit.iloc[0]) if len(hit) else np.nan})
     return pd.DataFrame(rows)

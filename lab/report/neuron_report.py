@@ -22,11 +22,13 @@ class NeuronFigures:
     """Neuron figures of the representative model (`self.model`) of a report's run (`self.run`)."""
 
     def _neuron_inputs(self) -> tuple:
-        """The representative model's spec and the inputs and labels its neurons are measured on."""
+        """The representative model's spec and the inputs and labels its neurons are measured on (built once)."""
         if not self.run.steps:
             raise Skip("the run has no saved checkpoints")
-        spec = self.run.spec_of(self.model)
-        return (spec, *neurons.dataset(spec))
+        if "_inputs" not in self.__dict__:
+            spec = self.run.spec_of(self.model)
+            self._inputs = (spec, *neurons.dataset(spec))
+        return self._inputs
 
     def universality(self, path: Path) -> str:
         spec, x, _ = self._neuron_inputs()
@@ -50,11 +52,14 @@ class NeuronFigures:
                 f"GPT-2: 1-5%). Right: the families of the first seed's neurons ({label}), universal ones in blue.")
 
     def _heuristics(self, step: int) -> tuple:
-        """Heuristic scores and activations of the representative model's neurons at a saved step."""
+        """Heuristic scores and activations of the representative model's neurons at a saved step (once per step)."""
         spec, x, _ = self._neuron_inputs()
         neurons.grid_task(spec)  # not applicable to parity: say so before computing anything
-        acts_NxF = neurons.tables_of(self.run, [self.model], x, step)[0]
-        return neurons.heuristic_scores(acts_NxF, spec), acts_NxF
+        cache = self.__dict__.setdefault("_heuristic_cache", {})
+        if step not in cache:
+            acts_NxF = neurons.tables_of(self.run, [self.model], x, step)[0]
+            cache[step] = (neurons.heuristic_scores(acts_NxF, spec), acts_NxF)
+        return cache[step]
 
     def neuron_examples(self, path: Path) -> str:
         spec, _, _ = self._neuron_inputs()
