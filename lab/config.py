@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.errors import LabError
+from lab.initializer_text import parse_initializer
 
 MODULAR_OPS = ("x+y", "x-y", "x*y", "x/y", "x^2+y^2", "x^2+xy+y^2", "x^3+xy")
 INTEGER_OPS = ("x+y", "x-y", "x*y")  # ordinary arithmetic: the result is its own class
@@ -19,14 +20,20 @@ TASKS = ("modular", "integer", "parity", "multitask_parity", "skill_composition"
 COMPOSE_RULES = ("count", "xor")
 TABLE_TASKS = ("modular", "integer")  # every pair of operands in [0, p), split into train and test
 MODEL_KINDS = ("mlp", "transformer")
-EMBEDDINGS = ("learned", "onehot", "circle")
+EMBEDDINGS = ("learned", "onehot", "circle", "circle_unit_columns")
+FIXED_EMBEDDINGS = ("onehot", "circle", "circle_unit_columns")  # not trained
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "quadratic")
 COMBINES = ("concat", "sum")
 OPTIMIZERS = ("adamw", "adam", "sgd")
+DECAYS = ("l2", "l1")  # the weight decay's penalty: see TrainConfig.decay
+DTYPES = ("float32", "float64")  # parameters, optimizer state and the whole step
+INIT_PRESETS = ("lab", "haiku", "torch")  # see lab.models.initializers
+BIT_CODES = ("pm1", "01")  # parity inputs: bit 0 -> +1 and bit 1 -> -1, or the bits themselves
 PRECISIONS = ("float32", "tf32", "bf16")  # matmul precision: full, TensorFloat-32, bfloat16 passes
 LOSSES = ("cross_entropy", "cross_entropy_class_mean", "mse", "stablemax")
 LOSS_PRECISIONS = ("float32", "float64", "exact")  # how -log p(y) is computed: see lab.train.losses
 GRAD_FILTERS = ("none", "grokfast_ema", "grokfast_ma")
+REFERENCES = ("pair_modadd", "pair_circle", "pair_parity")  # lab.references: the PAIR explorable's own data
 
 # Swept numbers that do not change shapes: they become arrays on the model axis.
 PER_MODEL_FIELDS = (
@@ -76,6 +83,7 @@ class TaskConfig:
     n_test: int = 5000
     n_tasks: int = 10
     zipf_exponent: float = 1.4
+    bits: str = "pm1"  # parity tasks: input coding, "pm1" (+1/-1) or "01" (the PAIR explorable's 1s and 0s)
     compose_k: int = 2  # skill_composition: skills each training example needs at once
     compose_rule: str = "count"  # skill_composition label: "count" of skills answering 1, or their "xor"
     compose_singles: bool = True  # skill_composition: also train on each skill alone
@@ -103,6 +111,7 @@ class TaskConfig:
             _check(1 <= self.k <= self.n_bits, f"task.k must be in [1, task.n_bits = {self.n_bits}] (got {self.k})")
             _check(self.n_train >= 1, f"task.n_train must be at least 1 (got {self.n_train})")
             _check(self.n_test >= 1, f"task.n_test must be at least 1 (got {self.n_test})")
+            _choice("task.bits", self.bits, BIT_CODES)
             if self.name == "multitask_parity":
                 _check(self.n_tasks >= 1, f"task.n_tasks must be at least 1 (got {self.n_tasks})")
                 _check(self.zipf_exponent >= 0, f"task.zipf_exponent must be >= 0 (got {self.zipf_exponent})")
@@ -172,6 +181,8 @@ class ModelConfig:
     """The network: an MLP or a decoder-only transformer (Nanda et al. 2023 shapes by default)."""
 
     kind: str = "transformer"
+    init: str = "lab"  # initializer preset: lab, haiku or torch (see lab.models.initializers)
+    init_overrides: tuple[tuple[str, str], ...] = ()  # per parameter name: ((W_E, "variance_scaling(2)"), ...)
     init_scale: float = 1.0
     activation: str = "relu"
     # MLP
@@ -181,7 +192,9 @@ class ModelConfig:
     width: int = 512
     depth: int = 1  # hidden layers of the MLP
     bias: bool = True
-    tie_embed: bool = False  # MLP: unembed with the transpose of the embedding (PAIR)
+    tie_embed: bool = False  # MLP: unembed with the transpose of the embedding (PAIR), learned or fixed
+    bias_input: bool = False  # MLP on vectors: a constant-1 input column, so the bias is a decayed weight (PAIR)
+    single_logit: bool = False  # two-class tasks: one output column, class 1 where the logit is > 0 (PAIR parity)
     # transformer
     n_layers: int = 1
     d_model: int = 128
@@ -196,13 +209,19 @@ class ModelConfig:
         _choice("model.activation", self.activation, ACTIVATIONS)
         _choice("model.embedding", self.embedding, EMBEDDINGS)
         _choice("model.combine", self.combine, COMBINES)
+        _choice("model.init", self.init, INIT_PRESETS)
+        for name, text in self.init_overrides:
+            _check(isinstance(name, str) and isinstance(text, str),
+                   f"model.init_overrides must map parameter names to initializer strings (got {name!r} = {text!r})")
+            try:
+                parse_initializer(text)
+            except ValueError as e:
+                raise SpecError(f"model.init_overrides.{name}: {e}") from None
         _check(self.init_scale > 0, f"model.init_scale must be positive (got {self.init_scale})")
         for name in ("d_embed", "width", "depth", "n_layers", "d_model", "n_heads", "d_head", "d_mlp"):
             _check(getattr(self, name) >= 1, f"model.{name} must be at least 1 (got {getattr(self, name)})")
-        _check(
-            not (self.tie_embed and self.embedding != "learned"),
-            "model.tie_embed needs model.embedding = 'learned' (a fixed embedding cannot be the unembedding)",
-        )
+        _check(not (self.tie_embed and self.embedding == "onehot"),
+               "model.tie_embed with model.embedding = 'onehot' is the identity readout; use learned or a circle")
 
 
 @dataclass(frozen=True)
@@ -216,9 +235,13 @@ class TrainConfig:
     b2: float = 0.98
     eps: float = 1e-8
     momentum: float = 0.9  # sgd only
+    decay: str = "l2"  # l2 (AdamW: decoupled; adam/sgd: wd * w added to the gradient) or l1 (wd * sign(w) added)
     warmup_steps: int = 0
     loss: str = "cross_entropy"  # or cross_entropy_class_mean, mse, stablemax (Prieto et al. 2025)
     loss_precision: str = "float32"  # float64 (delays softmax collapse) or exact (avoids it); see losses
+    prob_clip: float = 0.0  # clip the correct class's probability to [c, 1 - c] before the log (Keras: 1e-7)
+    dtype: str = "float32"  # float64: params, optimizer state and the whole step in float64 (jax_enable_x64)
+    float32_params: str = ""  # with dtype float64: parameters kept float32, e.g. "W_E" (as Haiku's get_parameter)
     grad_filter: str = "none"  # Grokfast (Lee et al. 2024): grokfast_ema or grokfast_ma
     grokfast_alpha: float = 0.98  # EMA filter's momentum
     grokfast_lambda: float = 2.0  # amplification of the slow gradient (EMA default 2, paper's MA 5)
@@ -239,6 +262,18 @@ class TrainConfig:
         _choice("train.matmul_precision", self.matmul_precision, PRECISIONS)
         _choice("train.loss_precision", self.loss_precision, LOSS_PRECISIONS)
         _choice("train.grad_filter", self.grad_filter, GRAD_FILTERS)
+        _choice("train.decay", self.decay, DECAYS)
+        _choice("train.dtype", self.dtype, DTYPES)
+        _check(not (self.decay == "l1" and self.optimizer == "adamw"),
+               "train.decay = 'l1' adds wd * sign(w) to the gradient; use train.optimizer = 'adam' (as the PAIR "
+               "notebooks do) or 'sgd', since AdamW's own decay is decoupled L2")
+        _check(not (self.float32_params and self.dtype != "float64"),
+               "train.float32_params keeps some parameters float32 inside a float64 step; set train.dtype = 'float64'")
+        _check(0.0 <= self.prob_clip < 0.5, f"train.prob_clip must be in [0, 0.5) (got {self.prob_clip})")
+        _check(not (self.prob_clip and self.loss in ("mse", "stablemax")),
+               f"train.prob_clip applies to the cross-entropy losses, not to train.loss = {self.loss!r}")
+        _check(not (self.prob_clip and self.loss_precision == "exact"),
+               "train.prob_clip with train.loss_precision = 'exact' would undo it; choose one")
         _check(0 <= self.grokfast_alpha < 1, f"train.grokfast_alpha must be in [0, 1) (got {self.grokfast_alpha})")
         _check(self.grokfast_lambda >= 0, f"train.grokfast_lambda must be >= 0 (got {self.grokfast_lambda})")
         _check(self.grokfast_window >= 1, f"train.grokfast_window must be at least 1 (got {self.grokfast_window})")
@@ -261,6 +296,7 @@ class SweepConfig:
     """The grid: a number of seeds and lists of values for dotted fields ("train.lr": [...])."""
 
     seeds: int = 1
+    seed_data: bool = False  # each seed also draws its own dataset (task.data_seed = train.seed), as PAIR's runs
     axes: tuple[tuple[str, tuple[Any, ...]], ...] = ()
     # named bundles of settings, one more axis of the grid ("variant"): (name, ((dotted, value), ...))
     variants: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
@@ -268,6 +304,8 @@ class SweepConfig:
     def validate(self) -> None:
         _check(self.seeds >= 1, f"sweep.seeds must be at least 1 (got {self.seeds})")
         swept = {k for k, _ in self.axes}
+        _check(not (self.seed_data and "task.data_seed" in swept),
+               "sweep.seed_data sets task.data_seed from each seed; do not also sweep task.data_seed")
         for name, fields in self.variants:
             for dotted, _ in fields:
                 _check(dotted not in swept, f"sweep.variants.{name} sets {dotted!r}, which is also a sweep axis; "
@@ -287,6 +325,7 @@ class Spec:
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     name: str = "sweep"
+    reference: str = ""  # published data that `lab report` compares the run with (see lab.references)
 
     def validate(self) -> None:
         self.task.validate()
@@ -295,6 +334,18 @@ class Spec:
         self.sweep.validate()
         if not self.task.is_table:
             _check(self.model.kind == "mlp", f"task.name = {self.task.name!r} needs model.kind = 'mlp'")
+        _check(not (self.model.single_logit and self.task.n_classes != 2),
+               f"model.single_logit needs a two-class task (task.name = {self.task.name!r} has "
+               f"{self.task.n_classes} classes)")
+        _check(not (self.model.single_logit and self.train.loss not in ("cross_entropy",)),
+               f"model.single_logit is trained with the sigmoid cross entropy: set train.loss = 'cross_entropy' "
+               f"(got {self.train.loss!r})")
+        _check(not (self.model.bias_input and self.task.is_table),
+               "model.bias_input is for vector inputs (parity tasks); table tasks have no input column to add")
+        _check(not (self.task.bits == "01" and self.task.name != "parity"),
+               "task.bits = '01' is implemented for task.name = 'parity' only")
+        _check(not self.reference or self.reference in REFERENCES,
+               f"reference = {self.reference!r} is not known; choose one of {', '.join(REFERENCES)}")
         _check(not (self.model.tie_embed and self.task.name != "modular"),
                f"model.tie_embed needs task.name = 'modular' (the unembedding must have one row per operand value; "
                f"{self.task.name!r} has {self.task.n_classes} classes)")
@@ -324,7 +375,12 @@ class Spec:
         """A plain dict (JSON- and TOML-ready) of the whole spec."""
         out = {s: dataclasses.asdict(getattr(self, s)) for s in ("task", "model", "train")}
         out["sweep"] = {"seeds": self.sweep.seeds, **{k: list(v) for k, v in self.sweep.axes}}
+        if self.sweep.seed_data:
+            out["sweep"]["seed_data"] = True
         if self.sweep.variants:
             out["sweep"]["variants"] = {name: dict(fields) for name, fields in self.sweep.variants}
+        out["model"]["init_overrides"] = dict(self.model.init_overrides)
         out["name"] = self.name
+        if self.reference:
+            out["reference"] = self.reference
         return out

@@ -136,3 +136,33 @@ def test_sparse_parity_run_gets_its_own_figure_and_no_fourier_ones(tmp_path, cap
     assert "not modular arithmetic" in text
     assert "universality.png" in shown and "families of the first seed's neurons (bits read)" in text
     assert "ablation_curves.png" not in shown and "heuristics are patterns over the (a, b) grid" in text
+
+
+SWEEPS = __import__("pathlib").Path(__file__).parent.parent / "sweeps"
+
+
+def test_a_reference_spec_is_shown_beside_the_published_runs(tmp_path, capsys):
+    from lab.sweeps import load_spec
+
+    spec = load_spec(SWEEPS / "pair_circle.toml", ["train.steps=300", "sweep.seeds=2", "train.checkpoints=2"])
+    run_dir = run_sweep(spec, tmp_path / "circle", progress=False)
+    text, shown = _report(run_dir, capsys)
+    _check_figures(run_dir, shown)
+    assert "reference.png" in shown
+    lines = [line for line in text.splitlines() if line.startswith("- ") and "explorable's range" in line]
+    assert len(lines) == 3 and "notebook's 10,080 (one run)" in text  # its log, read from lab/references
+    assert "final test accuracy" in lines[0] and "OUTSIDE" in lines[0]  # 300 steps: not there yet
+
+
+def test_a_three_axis_parity_sweep_gets_a_phase_diagram_per_train_size_and_the_pages_classes(tmp_path, capsys):
+    from lab.sweeps import load_spec
+
+    spec = load_spec(SWEEPS / "pair_parity.toml", [
+        "task.n_test=200", "train.steps=200", "train.checkpoints=1", "sweep.seeds=1", "sweep.task.n_train=[100, 150]",
+        "sweep.model.width=[8]", "sweep.train.weight_decay=[0.1, 1.0]"])
+    run_dir = run_sweep(spec, tmp_path / "parity", progress=False)
+    text, shown = _report(run_dir, capsys)
+    assert "phase_diagram.png" in shown and "One row per task.n_train." in text
+    lines = [line for line in text.splitlines() if line.startswith("- weight decay")]
+    assert [line.split(" (")[0] for line in lines] == ["- weight decay 0.1", "- weight decay 1"]
+    assert "lab/page: no learning" in lines[0] and "the same in 0 of 0 settings" in text  # no setting in common

@@ -16,6 +16,7 @@ from lab.errors import LabError
 from lab.sweeps import expand, load_spec, spec_from_dict
 from lab.sweeps import runner
 from lab.sweeps.runner import checkpoint_steps, run_sweep
+from lab.sweeps.summary import setting_columns
 
 SWEEPS = sorted((Path(__file__).parent.parent / "sweeps").glob("*.toml"))
 
@@ -45,6 +46,14 @@ def test_shipped_specs_validate_and_say_what_they_are(path):
         ({"train": {"steps": 150, "log_every": 100}}, "train.steps = 150 must be a multiple of train.log_every"),
         ({"task": {"name": "parity"}, "model": {"kind": "transformer"}}, "needs model.kind = 'mlp'"),
         ({"model": {"width": 0, "kind": "mlp"}}, "model.width must be at least 1"),
+        ({"train": {"decay": "l1"}}, "train.decay = 'l1' adds wd * sign(w) to the gradient; use train.optimizer"),
+        ({"train": {"dtype": "float16"}}, "train.dtype = 'float16' is not allowed; choose one of float32, float64"),
+        ({"task": {"name": "parity"}, "model": {"kind": "mlp", "single_logit": True}, "train": {"loss": "mse"}},
+         "model.single_logit is trained with the sigmoid cross entropy"),
+        ({"model": {"kind": "mlp", "single_logit": True}}, "model.single_logit needs a two-class task"),
+        ({"model": {"kind": "mlp", "bias_input": True}}, "model.bias_input is for vector inputs"),
+        ({"reference": "nanda"}, "reference = 'nanda' is not known; choose one of pair_modadd"),
+        ({"sweep": {"seed_data": True, "task.data_seed": [1, 2]}}, "sweep.seed_data sets task.data_seed"),
     ],
 )
 def test_bad_specs_are_refused_with_a_message_naming_the_key(raw, message):
@@ -69,6 +78,16 @@ def test_overrides_and_sweep_axes(tmp_path):
         load_spec(path, ["train.lr"])
     with pytest.raises(SpecError, match="no spec file"):
         load_spec(tmp_path / "missing.toml")
+
+
+def test_seed_data_gives_each_seed_its_own_split_and_stays_a_seed(spec_factory):
+    spec = dataclasses.replace(spec_factory(seeds=3), sweep=dataclasses.replace(spec_factory(seeds=3).sweep,
+                                                                                  seed_data=True))
+    (group,) = expand(spec)
+    assert [n["task.data_seed"] for n in group.numbers] == [0, 1, 2]
+    assert spec_from_dict(spec.to_dict()) == spec
+    grid = runner.grid_table([group])
+    assert list(grid["task.data_seed"]) == [0, 1, 2] and setting_columns(grid) == []  # seeds, not settings
 
 
 def test_checkpoint_schedule_is_log_spaced():
@@ -117,8 +136,9 @@ def test_run_directory_api_and_refusals(spec_factory, tmp_path):
     assert [p.name for p in stranger.iterdir()] == ["notes.txt"]
 
 
-def test_resumed_run_equals_uninterrupted_run(spec_factory, tmp_path, monkeypatch):
-    spec = spec_factory(steps=60, axes=[("train.weight_decay", (0.0, 1.0))], batch_size=16)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_resumed_run_equals_uninterrupted_run(spec_factory, tmp_path, monkeypatch, dtype):
+    spec = spec_factory(steps=60, axes=[("train.weight_decay", (0.0, 1.0))], batch_size=16, dtype=dtype)
     full = lab.open(run_sweep(spec, tmp_path / "full", progress=False))
 
     real = runner.run_chunks
@@ -138,6 +158,7 @@ def test_resumed_run_equals_uninterrupted_run(spec_factory, tmp_path, monkeypatc
     resumed = lab.open(run_sweep(spec, tmp_path / "resumed", progress=False))
 
     assert resumed.steps == full.steps
+    assert full.params(0)["W_in"].dtype == np.dtype(dtype)
     for step in full.steps:
         jax.tree.map(np.testing.assert_array_equal, full.state(step), resumed.state(step))
     cols = ["step", "model", "train_loss", "train_acc", "test_loss", "test_acc", "weight_norm"]

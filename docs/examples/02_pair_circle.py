@@ -1,6 +1,6 @@
 """Example 2: the PAIR explorable's 5-neuron circle (after `lab sweep sweeps/pair_circle.toml`).
 
-    .venv/bin/lab sweep sweeps/pair_circle.toml      # about 1 minute on a 2-core CPU
+    .venv/bin/lab sweep sweeps/pair_circle.toml      # about 30 s on a 2-core CPU
     .venv/bin/python docs/examples/02_pair_circle.py [RUN_DIR]
 
 Draws each model's five input vectors (the neurons' directions on the circle) and each neuron's
@@ -22,8 +22,9 @@ run = lab.open(sys.argv[1] if len(sys.argv) > 1 else "checkpoints/pair_circle")
 last = run.metrics[run.metrics.step == run.steps[-1]].set_index("model")
 fig, axes = plt.subplots(2, len(run.grid), figsize=(2.6 * len(run.grid), 5.4))
 for model, (top, bottom) in zip(run.grid.model, axes.T):
-    g = pair.circle_neurons(run.params(model))
-    act, acc = run.grid.loc[model, "model.activation"], last.loc[model, "test_acc"]
+    cfg = run.spec_of(model)
+    g = pair.circle_geometry(run.params(model), cfg.model, cfg.task)
+    act, acc = cfg.model.activation, last.loc[model, "test_acc"]
     print(f"model {model} ({act}): test acc {acc:.3f}, norm spread {g['norm_spread']:.3f}, spacing error "
           f"{g['spacing_error']:.3f} (doubled angles {g['spacing_error_doubled']:.3f}), "
           f"output/2x-input coherence {g['rotation_coherence']:.3f}")

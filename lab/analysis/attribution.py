@@ -37,7 +37,7 @@ LN_EPSILON = 1e-6  # flax.linen.LayerNorm's default epsilon, which the transform
 # Direct logit attribution
 
 
-def _readout_FxC(params: dict[str, Any], model_cfg: ModelConfig) -> np.ndarray:
+def _readout_FxC(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig) -> np.ndarray:
     """The linear map from the ablatable neurons to the logits, centred over classes, [F, C] float32."""
     if model_cfg.kind == "transformer":
         w_out_FxD = np.asarray(params[f"block_{model_cfg.n_layers - 1}_mlp"]["W_out"], np.float64)
@@ -46,7 +46,9 @@ def _readout_FxC(params: dict[str, Any], model_cfg: ModelConfig) -> np.ndarray:
             w_out_FxD = w_out_FxD * np.asarray(params["ln_final"]["scale"], np.float64)[None]
         w_FxC = w_out_FxD @ np.asarray(params["W_U"], np.float64)
     elif model_cfg.tie_embed:
-        w_FxC = np.asarray(params["W_out"], np.float64) @ np.asarray(params["W_E"], np.float64).T
+        fixed = models.fixed_embedding(model_cfg, task_cfg)
+        table = params["W_E"] if fixed is None else fixed
+        w_FxC = np.asarray(params["W_out"], np.float64) @ np.asarray(table, np.float64).T
     else:
         w_FxC = np.asarray(params["W_out"], np.float64)
     return (w_FxC - w_FxC.mean(axis=1, keepdims=True)).astype(np.float32)
@@ -92,7 +94,7 @@ def direct_logit_attribution(params: dict[str, Any], model_cfg: ModelConfig, tas
     """
     y_N = labels_of(x, y)
     params = jax.device_put(params)
-    w_FxC = jnp.asarray(_readout_FxC(params, model_cfg))
+    w_FxC = jnp.asarray(_readout_FxC(params, model_cfg, task_cfg))
     dla_NxF = map_chunks(lambda x_c, y_c: _dla_chunk_jit(params, x_c, y_c, w_FxC, model_cfg, task_cfg),
                          x, y_N, chunk=chunk)
     return dla_NxF.mean(axis=0, dtype=np.float64)

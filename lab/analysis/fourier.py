@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lab import models
 from lab.config import ModelConfig, TaskConfig
 from lab.errors import LabError
 
@@ -126,12 +127,6 @@ def key_frequencies(norms_K: Any, coverage: float = 0.9) -> tuple[list[int], flo
     return sorted(int(k) + 1 for k in order_K[:n]), float(share_K[n - 1])
 
 
-def _circle_table(p: int) -> jax.Array:
-    """The MLP's fixed circle embedding [p, 2]: (cos, sin)(2 pi a / p)."""
-    angle_P = 2 * jnp.pi * jnp.arange(p, dtype=jnp.float32) / p
-    return jnp.stack([jnp.cos(angle_P), jnp.sin(angle_P)], axis=-1)
-
-
 def _check_modular(task_cfg: TaskConfig) -> None:
     """Raise LabError unless the task is modular arithmetic (the only one over Z_p)."""
     if task_cfg.name != "modular":
@@ -160,12 +155,8 @@ def embedding_weights(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: 
     if model_cfg.kind == "transformer":
         return {"embed": params["W_E"][:p]}
     w_in_IxF = params["W_in"]
-    if model_cfg.embedding == "onehot":
-        e_PxE = jnp.eye(p, dtype=w_in_IxF.dtype)
-    elif model_cfg.embedding == "circle":
-        e_PxE = _circle_table(p).astype(w_in_IxF.dtype)
-    else:
-        e_PxE = params["W_E"]
+    fixed = models.fixed_embedding(model_cfg, task_cfg)
+    e_PxE = params["W_E"] if fixed is None else fixed.astype(w_in_IxF.dtype)
     n_e = e_PxE.shape[-1]
     proj_a_PxF = jnp.matmul(e_PxE, w_in_IxF[:n_e], precision=HIGHEST)
     if model_cfg.combine == "sum":

@@ -11,6 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lab import models
+from lab.analysis.fourier import embedding_weights, fourier_basis
+
 
 def _circular_spacing_error(angles: np.ndarray, period: float) -> float:
     """Std over mean of the gaps between sorted angles on a circle of the given period (0: even)."""
@@ -47,6 +50,15 @@ def circle_neurons(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def circle_geometry(params: dict[str, Any], model_cfg, task_cfg) -> dict[str, Any]:
+    """`circle_neurons` of an MLP on a fixed circle embedding; a tied readout (the PAIR five-neuron model's
+    W_out [F, 2] times the circle's transpose) is multiplied out to its [F, p] map first."""
+    w_out = np.asarray(params["W_out"], np.float64)
+    if model_cfg.tie_embed:
+        w_out = w_out @ np.asarray(models.fixed_embedding(model_cfg, task_cfg), np.float64).T
+    return circle_neurons({"W_in": params["W_in"], "W_out": w_out})
+
+
 def relevant_weight_share(w_in_IxF: Any, k: int) -> float:
     """Share of the first layer's squared weight on the k relevant input bits (the first k rows)."""
     w = np.asarray(w_in_IxF, np.float64)
@@ -78,3 +90,29 @@ def loss_bump_before_generalizing(model_metrics: pd.DataFrame, test_threshold: f
     peak = ratio.idxmax()
     return {"generalized_step": float(t.loc[hit[0], "step"]), "bump_step": float(t.loc[peak, "step"]),
             "bump_ratio": float(ratio.max())}
+
+
+EXPLORABLE_MIN_COEF = 10.0  # source/grokking/mod-bot/seeds/parse.js: neurons with a DFT peak below this are unassigned
+
+
+def explorable_frequencies(params: dict[str, Any], model_cfg, task_cfg,
+                           min_coef: float = EXPLORABLE_MIN_COEF) -> dict[str, Any]:
+    """Each neuron's frequency as the PAIR explorable assigns it (MLP_Modular_Addition.ipynb cell 38, parse.js).
+
+    The collapsed input weights W_E @ W_in [p, F] in the real Fourier basis (const, cos 1, sin 1, ...); a
+    neuron's frequency is that of its largest |coefficient|, counted only when that coefficient exceeds
+    min_coef (the page's cut, in the notebook's weight scale).
+
+    Returns:
+        {"neuron_freqs": [F] int (0 = the constant), "peaks": [F] float, "freqs": sorted distinct frequencies of
+        the counted neurons, "neurons_per_freq": their counts, "unassigned": neurons under the cut}.
+    """
+    w_PxF = np.asarray(next(iter(embedding_weights(params, model_cfg, task_cfg).values())), np.float64)
+    basis_PxP = np.asarray(fourier_basis(task_cfg.p)[0], np.float64)
+    coef_PxF = np.abs(basis_PxP @ w_PxF)
+    best_F, peak_F = coef_PxF.argmax(axis=0), coef_PxF.max(axis=0)
+    freq_F = (best_F + 1) // 2  # rows 2k - 1, 2k are cos k, sin k; row 0 is the constant
+    counted = peak_F > min_coef
+    freqs, counts = np.unique(freq_F[counted], return_counts=True)
+    return {"neuron_freqs": freq_F, "peaks": peak_F, "freqs": freqs.tolist(), "neurons_per_freq": counts.tolist(),
+            "unassigned": int((~counted).sum())}

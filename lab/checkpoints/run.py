@@ -70,7 +70,7 @@ class Run:
 
     def state(self, step: int, group: int = 0) -> Any:
         """The stacked `TrainState` (leading model axis M) of a group at a saved step."""
-        from lab.train import init_state
+        from lab.train import init_state, precision_scope
 
         if self._cache and self._cache[0] == (group, step):
             return self._cache[1]
@@ -78,7 +78,8 @@ class Run:
         store = self._store(group)
         if step not in store.steps():
             raise LabError(f"step {step} was not saved for group {group}; saved steps: {store.steps()}")
-        like = jax.eval_shape(jax.vmap(partial(init_state, g.spec)), g.hparams())
+        with precision_scope(g.spec):  # float64 runs restore as float64
+            like = jax.eval_shape(jax.vmap(partial(init_state, g.spec)), g.hparams())
         state = store.restore(step, like)
         self._cache = ((group, step), state)
         return state

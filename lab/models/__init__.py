@@ -12,8 +12,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from lab.config import ModelConfig, TaskConfig
-from lab.models.linen import MLP, Transformer
+from lab.config import ModelConfig, SpecError, TaskConfig
+from lab.models.linen import MLP, Transformer, fixed_table
 
 Params = dict[str, Any]
 
@@ -26,9 +26,19 @@ def as_tokens(cfg: ModelConfig) -> bool:
 def _module(cfg: ModelConfig, task: TaskConfig):
     """The Linen module for this model and task."""
     if cfg.kind == "transformer":
-        return Transformer(cfg, n_vocab=task.p + 1, n_ctx=3, n_classes=task.n_classes)
+        return Transformer(cfg, n_vocab=task.p + 1, n_ctx=3, n_classes=n_outputs(cfg, task))
     n_vocab = task.p if task.is_table else 0
-    return MLP(cfg, n_vocab=n_vocab, n_classes=task.n_classes)
+    return MLP(cfg, n_vocab=n_vocab, n_classes=n_outputs(cfg, task))
+
+
+def n_outputs(cfg: ModelConfig, task: TaskConfig) -> int:
+    """Output columns of the model: the task's classes, or 1 with model.single_logit (a binary logit)."""
+    return 1 if cfg.single_logit else task.n_classes
+
+
+def fixed_embedding(cfg: ModelConfig, task: TaskConfig) -> jax.Array | None:
+    """An MLP's fixed operand embedding [p, E] (onehot or a circle), or None when it is learned."""
+    return fixed_table(cfg.embedding, task.p) if cfg.kind == "mlp" else None
 
 
 def _example_input(cfg: ModelConfig, task: TaskConfig) -> jax.Array:
@@ -45,6 +55,11 @@ def init(key: jax.Array, cfg: ModelConfig, task: TaskConfig, init_scale: Any = N
     init_scale may be a traced scalar, so that it can differ per model under vmap.
     """
     params = _module(cfg, task).init(key, _example_input(cfg, task))["params"]
+    names = {str(path[-1].key) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]}
+    unknown = sorted(set(dict(cfg.init_overrides)) - names)
+    if unknown:
+        raise SpecError(f"model.init_overrides names {unknown[0]!r}, which this model does not have; its parameters: "
+                        f"{', '.join(sorted(names))}")
     scale = cfg.init_scale if init_scale is None else init_scale
     return jax.tree.map(lambda w: w * scale, params)
 

@@ -11,9 +11,11 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import linen as nn
 
 from lab.config import ModelConfig
+from lab.models.initializers import initializer
 
 ACTIVATION_FNS = {
     "relu": jax.nn.relu,
@@ -24,9 +26,22 @@ ACTIVATION_FNS = {
 }
 
 
-def normal(std: float):
-    """Initializer drawing from N(0, std^2)."""
-    return nn.initializers.normal(stddev=std)
+def fixed_table(embedding: str, p: int) -> jax.Array | None:
+    """The fixed embedding of every operand value [p, E] (onehot, circle, circle_unit_columns), else None.
+
+    circle: the unit circle [cos, sin](2 pi a / p), float32; circle_unit_columns: the same columns scaled to
+    unit norm over a (the PAIR five-neuron notebook's gen_fixed_embed), in the default float dtype.
+    """
+    if embedding == "onehot":
+        return jnp.eye(p, dtype=jnp.float32)
+    if embedding == "circle":
+        angle_V = 2 * jnp.pi * jnp.arange(p, dtype=jnp.float32) / p
+        return jnp.stack([jnp.cos(angle_V), jnp.sin(angle_V)], axis=-1)
+    if embedding == "circle_unit_columns":
+        angle_V = 2 * np.pi * np.arange(p) / p
+        table_Vx2 = np.stack([np.cos(angle_V), np.sin(angle_V)], axis=-1)
+        return jnp.asarray(table_Vx2 / np.linalg.norm(table_Vx2, axis=0, keepdims=True))
+    return None
 
 
 def replace_units(h: jax.Array, replace) -> jax.Array:
@@ -63,19 +78,22 @@ class MLP(nn.Module):
     def embedding_table(self) -> jax.Array:
         """The embedding of every operand value, [V, E]."""
         cfg, p = self.cfg, self.n_vocab
-        if cfg.embedding == "onehot":
-            return jnp.eye(p, dtype=jnp.float32)
-        if cfg.embedding == "circle":
-            angle_V = 2 * jnp.pi * jnp.arange(p, dtype=jnp.float32) / p
-            return jnp.stack([jnp.cos(angle_V), jnp.sin(angle_V)], axis=-1)
-        return self.param("W_E", normal(1.0), (p, cfg.d_embed))
+        fixed = fixed_table(cfg.embedding, p)
+        if fixed is not None:
+            return fixed
+        return self.param("W_E", initializer(cfg, "W_E", "embedding", p, 1.0), (p, cfg.d_embed))
+
+    def weight(self, name: str, shape: tuple[int, int]) -> jax.Array:
+        """A weight [I, O] of this MLP, initialized by the config's preset (lab: N(0, 1/I))."""
+        return self.param(name, initializer(self.cfg, name, "weight", shape[0], 1 / math.sqrt(shape[0])), shape)
 
     def dense(self, name: str, h_BxI: jax.Array, d_out: int) -> jax.Array:
-        """h @ W_<name> (+ b_<name>), with W ~ N(0, 1/fan_in)."""
-        w_IxO = self.param(f"W_{name}", normal(1 / math.sqrt(h_BxI.shape[-1])), (h_BxI.shape[-1], d_out))
-        out_BxO = h_BxI @ w_IxO
+        """h @ W_<name> (+ b_<name>)."""
+        fan_in = h_BxI.shape[-1]
+        out_BxO = h_BxI @ self.weight(f"W_{name}", (fan_in, d_out))
         if self.cfg.bias:
-            out_BxO = out_BxO + self.param(f"b_{name}", nn.initializers.zeros, (d_out,))[None]
+            b_O = self.param(f"b_{name}", initializer(self.cfg, f"b_{name}", "bias", fan_in), (d_out,))
+            out_BxO = out_BxO + b_O[None]
         return out_BxO
 
     @nn.compact
@@ -97,13 +115,15 @@ class MLP(nn.Module):
             self.sow("intermediates", "embed_b", e_VxE[x[:, 1]])
             n_e = e_VxE.shape[-1]
             n_in = n_e if cfg.combine == "sum" else 2 * n_e
-            w_in_IxF = self.param("W_in", normal(1 / math.sqrt(n_in)), (n_in, cfg.width))
+            w_in_IxF = self.weight("W_in", (n_in, cfg.width))
             proj_a_VxF = e_VxE @ w_in_IxF[:n_e]
             proj_b_VxF = proj_a_VxF if cfg.combine == "sum" else e_VxE @ w_in_IxF[n_e:]
             pre_BxF = proj_a_VxF[x[:, 0]] + proj_b_VxF[x[:, 1]]
             if cfg.bias:
-                pre_BxF = pre_BxF + self.param("b_in", nn.initializers.zeros, (cfg.width,))[None]
+                pre_BxF = pre_BxF + self.param("b_in", initializer(cfg, "b_in", "bias", n_in), (cfg.width,))[None]
         else:
+            if cfg.bias_input:  # a constant-1 input: the bias is the last row of W_in, decayed like a weight
+                x = jnp.concatenate([x, jnp.ones(x.shape[:-1] + (1,), x.dtype)], axis=-1)
             pre_BxF = self.dense("in", x, cfg.width)
         post_BxF = replace_units(act(pre_BxF), replaced_in(0))  # sown: what the next layer reads
         self.sow("intermediates", "mlp_pre_0", pre_BxF)
@@ -113,9 +133,9 @@ class MLP(nn.Module):
             post_BxF = replace_units(act(pre_BxF), replaced_in(layer))
             self.sow("intermediates", f"mlp_pre_{layer}", pre_BxF)
             self.sow("intermediates", f"mlp_post_{layer}", post_BxF)
-        if cfg.tie_embed:  # unembed with W_E^T, multiplied in the cheap order
-            w_out_FxE = self.param("W_out", normal(1 / math.sqrt(cfg.width)), (cfg.width, cfg.d_embed))
-            return post_BxF @ (w_out_FxE @ self.get_variable("params", "W_E").T)
+        if cfg.tie_embed:  # unembed with the embedding's transpose (learned or fixed), in the cheap order
+            w_out_FxE = self.weight("W_out", (cfg.width, e_VxE.shape[-1]))  # e_VxE: the operands' table above
+            return post_BxF @ (w_out_FxE @ e_VxE.T)
         return self.dense("out", post_BxF, self.n_classes)
 
 
@@ -138,10 +158,10 @@ class Attention(nn.Module):
         cfg = self.cfg
         std = 1 / math.sqrt(cfg.d_model)
         shape = (cfg.n_heads, cfg.d_model, cfg.d_head)
-        w_Q_HxDxE = self.param("W_Q", normal(std), shape)
-        w_K_HxDxE = self.param("W_K", normal(std), shape)
-        w_V_HxDxE = self.param("W_V", normal(std), shape)
-        w_O_HxExD = self.param("W_O", normal(std), (cfg.n_heads, cfg.d_head, cfg.d_model))
+        w_Q_HxDxE, w_K_HxDxE, w_V_HxDxE = (
+            self.param(name, initializer(cfg, name, "weight", cfg.d_model, std), shape) for name in ("W_Q", "W_K", "W_V"))
+        w_O_HxExD = self.param("W_O", initializer(cfg, "W_O", "weight", cfg.n_heads * cfg.d_head, std),
+                               (cfg.n_heads, cfg.d_head, cfg.d_model))
         n_l = h_BxLxD.shape[1]
         if h_table_VxLxD is None:
             q_BxQxHxE = jnp.einsum("bqd,hde->bqhe", h_BxLxD[:, n_l - n_q :], w_Q_HxDxE)
@@ -174,10 +194,10 @@ class FeedForward(nn.Module):
     def __call__(self, h_BxQxD: jax.Array, neurons=None) -> jax.Array:
         cfg = self.cfg
         std = 1 / math.sqrt(cfg.d_model)
-        w_in_DxF = self.param("W_in", normal(std), (cfg.d_model, cfg.d_mlp))
-        b_in_F = self.param("b_in", nn.initializers.zeros, (cfg.d_mlp,))
-        w_out_FxD = self.param("W_out", normal(std), (cfg.d_mlp, cfg.d_model))
-        b_out_D = self.param("b_out", nn.initializers.zeros, (cfg.d_model,))
+        w_in_DxF = self.param("W_in", initializer(cfg, "W_in", "weight", cfg.d_model, std), (cfg.d_model, cfg.d_mlp))
+        b_in_F = self.param("b_in", initializer(cfg, "b_in", "bias", cfg.d_model), (cfg.d_mlp,))
+        w_out_FxD = self.param("W_out", initializer(cfg, "W_out", "weight", cfg.d_mlp, std), (cfg.d_mlp, cfg.d_model))
+        b_out_D = self.param("b_out", initializer(cfg, "b_out", "bias", cfg.d_mlp), (cfg.d_model,))
         pre_BxQxF = h_BxQxD @ w_in_DxF + b_in_F[None, None]
         post_BxQxF = replace_units(ACTIVATION_FNS[cfg.activation](pre_BxQxF), neurons)
         self.sow("intermediates", "mlp_pre", pre_BxQxF)
@@ -204,8 +224,9 @@ class Transformer(nn.Module):
         cfg = self.cfg
         ablate = ablate or {}
         std = 1 / math.sqrt(cfg.d_model)
-        w_E_VxD = self.param("W_E", normal(std), (self.n_vocab, cfg.d_model))
-        w_pos_LxD = self.param("W_pos", normal(std), (self.n_ctx, cfg.d_model))
+        w_E_VxD = self.param("W_E", initializer(cfg, "W_E", "embedding", self.n_vocab, std), (self.n_vocab, cfg.d_model))
+        w_pos_LxD = self.param("W_pos", initializer(cfg, "W_pos", "embedding", self.n_ctx, std),
+                               (self.n_ctx, cfg.d_model))
         n_l = tokens_BxL.shape[1]
         table_VxLxD = w_E_VxD[:, None, :] + w_pos_LxD[None, :n_l]  # every (token, position) embedding
         table_VLxD = table_VxLxD.reshape(self.n_vocab * n_l, cfg.d_model)
@@ -235,5 +256,6 @@ class Transformer(nn.Module):
         final_BxD = resid_BxLxD[:, -1]
         if cfg.layer_norm:
             final_BxD = nn.LayerNorm(name="ln_final")(final_BxD)
-        w_U_DxC = self.param("W_U", normal(1 / math.sqrt(self.n_vocab)), (cfg.d_model, self.n_classes))
+        w_U_DxC = self.param("W_U", initializer(cfg, "W_U", "unembedding", cfg.d_model, 1 / math.sqrt(self.n_vocab)),
+                             (cfg.d_model, self.n_classes))
         return final_BxD @ w_U_DxC

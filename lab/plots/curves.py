@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from lab.sweeps.summary import setting_columns  # noqa: E402
+
 
 def _label(keys: list[str], values) -> str:
     values = values if isinstance(values, tuple) else (values,)
@@ -18,7 +20,7 @@ def _label(keys: list[str], values) -> str:
 
 def plot_curves(metrics: pd.DataFrame, grid: pd.DataFrame, path: Path, title: str, max_settings: int = 8) -> Path:
     """Accuracy (left) and loss (right) over steps; lines are means over seeds, bands their range."""
-    keys = [c for c in grid.columns if c not in ("model", "group", "train.seed")]
+    keys = setting_columns(grid)
     table = metrics[metrics.step > 0]
     settings = list(table.groupby(keys, sort=False)) if keys else [((), table)]
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(12, 4.5))

@@ -34,7 +34,7 @@ from lab.analysis import (
 from lab.checkpoints import open_run
 from lab.errors import LabError
 from lab.plots import plot_curves
-from lab.report import figures, model_figures
+from lab.report import figures, model_figures, reference_report
 from lab.report.describe import describe_run, model_label, representative_model
 from lab.report.neuron_report import NeuronFigures
 from lab.report.phases import CLASSES, GROK_RATIO, LEARNED_LOSS, phase_table
@@ -169,7 +169,7 @@ class Report(NeuronFigures):
             raise Skip(f"the task is {task.name}; this figure is for sparse parity")
         if len(self.run.steps) < 2:
             raise Skip("the run has fewer than two saved checkpoints")
-        shares = [pair.relevant_weight_share(self.params(s)["W_in"], task.k) for s in self.run.steps]
+        shares = [pair.relevant_weight_share(self.params(s)["W_in"][: task.n_bits], task.k) for s in self.run.steps]
         own = self.metrics[self.metrics.model == self.model].sort_values("step")
         bump = pair.loss_bump_before_generalizing(own, TEST_FIT)
         model_figures.plot_parity_pruning(self.run.steps, shares, own, bump, task.k, task.n_bits, path,
@@ -214,18 +214,31 @@ class Report(NeuronFigures):
 
     def phase_diagram(self, path: Path) -> str:
         keys = figures.setting_keys(self.grid)
-        if len(keys) != 2:
+        if len(keys) not in (2, 3):
             named = f" ({', '.join(keys)})" if keys else ""
             count = f"{len(keys)} swept axis" if len(keys) == 1 else f"{len(keys)} swept axes"
-            raise Skip(f"the sweep has {count} besides train.seed{named}; a phase diagram needs exactly two")
+            raise Skip(f"the sweep has {count} besides the seeds{named}; a phase diagram needs two (or three, "
+                       f"one row per value of the third)")
+        facet = next((k for k in ("task.n_train", "task.train_frac") if k in keys), keys[-1]) if len(keys) == 3 else None
+        axes = [k for k in keys if k != facet]
         table = phase_table(self.metrics, self.grid, keys)
-        figures.plot_phase_diagram(table, keys, path, title=self.spec.name)
+        figures.plot_phase_diagram(table, axes, path, title=self.spec.name, facet=facet)
+        rows = f" One row per {facet}." if facet else ""
         return (f"Left: the median step at which test accuracy reached {TEST_FIT} per setting (grey hatched: never "
                 f"for at least half the seeds). Right: each setting's majority class by the PAIR explorable's rule on "
                 f"the logged losses ({', '.join(CLASSES)}: no learning if the minimum train loss stays above "
                 f"{LEARNED_LOSS:g}, memorizes if the minimum test loss does, grokking if test/train loss once "
-                f"reached {GROK_RATIO:g}); look for where the boundaries between the phases run.")
+                f"reached {GROK_RATIO:g}); look for where the boundaries between the phases run.{rows}")
 
+    def reference(self, path: Path) -> str:
+        if not self.spec.reference:
+            raise Skip("the spec names no published runs to compare with (reference = \"...\" in the spec)")
+        lines = reference_report.compare(self, path)
+        source = {"pair_modadd": "the PAIR notebook's printed log and the page's 450 runs",
+                  "pair_circle": "the five-neuron notebook's printed log",
+                  "pair_parity": "the page's 1,125-model sweep"}[self.spec.reference]
+        return (f"This run beside {source} (lab/references/, with their sources). One line per measure:\n\n"
+                + "\n".join(f"- {line}" for line in lines))
 
     def skills(self, path: Path) -> str:
         task = self.spec.task
@@ -280,6 +293,7 @@ FIGURES = {
     "ablation_curves.png": ("Ablating heuristic and high-effect neurons", Report.ablation_curves),
     "heuristic_emergence.png": ("Heuristics over training", Report.heuristic_emergence),
     "skills.png": ("Skills: emergence and composition", Report.skills),
+    "reference.png": ("Against the published runs", Report.reference),
 }
 
 

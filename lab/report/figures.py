@@ -20,15 +20,15 @@ from matplotlib.colors import ListedColormap, LogNorm  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from lab.report.phases import CLASSES  # noqa: E402
-from lab.sweeps.summary import TEST_FIT  # noqa: E402
+from lab.sweeps.summary import TEST_FIT, setting_columns  # noqa: E402
 
 DPI = 110
 PHASE_COLORS = {"no learning": "#bdbdbd", "memorizes": "#e6550d", "grokking": "#756bb1", "generalizes": "#31a354"}
 
 
 def setting_keys(grid: pd.DataFrame) -> list[str]:
-    """The swept columns that make a setting: every grid column but model, group and train.seed."""
-    return [c for c in grid.columns if c not in ("model", "group", "train.seed")]
+    """The swept columns that make a setting: every grid column but the model, group and seeds."""
+    return setting_columns(grid)
 
 
 def short(key: str) -> str:
@@ -42,7 +42,7 @@ def setting_label(keys: list[str], values) -> str:
     return ", ".join(f"{short(k)}={v}" for k, v in zip(keys, values)) or "all models"
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
@@ -71,7 +71,7 @@ def plot_metric_over_steps(metrics: pd.DataFrame, grid: pd.DataFrame, column: st
     ax.set_title(f"{title}: {what}\nline = mean over seeds{pooled}, band = min..max{extra}")
     ax.legend(fontsize=8, loc="best", title="setting", title_fontsize=8)
     ax.grid(alpha=0.3, which="both")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_weight_norm(metrics: pd.DataFrame, grid: pd.DataFrame, path: Path, title: str,
@@ -100,23 +100,35 @@ def _grid_axes(ax, axes: list[str], xs: list, ys: list) -> None:
     ax.set(xlabel=axes[0], ylabel=axes[1])
 
 
-def plot_phase_diagram(table: pd.DataFrame, axes: list[str], path: Path, title: str) -> Path:
+def plot_phase_diagram(table: pd.DataFrame, axes: list[str], path: Path, title: str, facet: str | None = None) -> Path:
     """Two heatmaps over (axes[0] x axes[1]): median step to generalize, and the majority phase class.
 
     Args:
-        table: `lab.report.phases.phase_table` of the two axes.
+        table: `lab.report.phases.phase_table` of the axes (and of facet, when given).
         axes: the two swept columns (x, then y).
         path: the PNG to write.
         title: the figure's title (the spec name).
+        facet: a third swept column: one row of the two heatmaps per value of it (e.g. task.n_train).
     """
+    values = _axis_values(table[facet]) if facet else [None]
+    xs, ys, _ = _cells(table, axes, "median_step")
+    fig, rows = plt.subplots(len(values), 2, figsize=(7 + 0.9 * len(xs) * 2, (2.6 + 0.7 * len(ys)) * len(values)),
+                             squeeze=False)
+    for (ax_step, ax_phase), value in zip(rows, values):
+        part = table if facet is None else table[table[facet] == value]
+        where = "" if facet is None else f"{short(facet)} = {value}: "
+        _phase_row(fig, ax_step, ax_phase, part, axes, where, legend=ax_phase is rows[0][1])
+    fig.suptitle(f"{title}: phase diagram over {short(axes[0])} x {short(axes[1])}"
+                 + (f", one row per {short(facet)}" if facet else ""))
+    return save_figure(fig, path)
+
+
+def _phase_row(fig, ax_step, ax_phase, table: pd.DataFrame, axes: list[str], where: str, legend: bool) -> None:
+    """One setting grid's two heatmaps: median step to generalize and the majority phase."""
     xs, ys, steps = _cells(table, axes, "median_step")
-    _, _, phases = _cells(table, axes, "phase")
-    _, _, counts = _cells(table, axes, "phase_count")
     _, _, sizes = _cells(table, axes, "models")
     size = max(len(xs), len(ys))
     font = 9 if size <= 5 else 7 if size <= 8 else 5
-    fig, (ax_step, ax_phase) = plt.subplots(1, 2, figsize=(7 + 0.9 * len(xs) * 2, 2.6 + 0.7 * len(ys)))
-
     steps_YxX = np.array([[np.nan if v is None else v for v in row] for row in steps], dtype=float)
     finite = steps_YxX[np.isfinite(steps_YxX)]
     shown_YxX = np.where(np.isfinite(steps_YxX), np.maximum(steps_YxX, 1.0), np.nan)
@@ -136,25 +148,31 @@ def plot_phase_diagram(table: pd.DataFrame, axes: list[str], path: Path, title: 
     if norm is not None:
         fig.colorbar(image, ax=ax_step, label="median step (log colour scale)")
     _grid_axes(ax_step, axes, xs, ys)
-    ax_step.set_title(f"median step to test accuracy >= {TEST_FIT}\n(grey hatched: at least half the seeds never)",
-                      fontsize=10)
+    ax_step.set_title(f"{where}median step to test accuracy >= {TEST_FIT}\n(grey hatched: at least half the seeds "
+                      f"never)", fontsize=10)
+    draw_phase_classes(ax_phase, table, axes, font)
+    ax_phase.set_title(f"{where}phase of each setting (majority over seeds)\nPAIR rule on the logged train/test "
+                       f"losses", fontsize=10)
+    if legend:
+        ax_phase.legend(handles=[Patch(facecolor=PHASE_COLORS[c], label=c) for c in CLASSES], fontsize=8,
+                        loc="upper left", bbox_to_anchor=(1.02, 1.0), title="phase", title_fontsize=8)
 
+
+def draw_phase_classes(ax, table: pd.DataFrame, axes: list[str], font: int = 8) -> None:
+    """A heatmap of each setting's majority phase class with its seed count (table: `phase_table`)."""
+    xs, ys, phases = _cells(table, axes, "phase")
+    _, _, counts = _cells(table, axes, "phase_count")
+    _, _, sizes = _cells(table, axes, "models")
     index_YxX = np.array([[np.nan if v is None else CLASSES.index(v) for v in row] for row in phases], dtype=float)
     cmap = ListedColormap([PHASE_COLORS[c] for c in CLASSES])
-    ax_phase.imshow(np.ma.masked_invalid(index_YxX), cmap=cmap, vmin=-0.5, vmax=len(CLASSES) - 0.5,
-                    origin="lower", aspect="auto")
+    ax.imshow(np.ma.masked_invalid(index_YxX), cmap=cmap, vmin=-0.5, vmax=len(CLASSES) - 0.5, origin="lower",
+              aspect="auto")
     for iy in range(len(ys)):
         for ix in range(len(xs)):
             if phases[iy, ix] is not None:
-                ax_phase.text(ix, iy, f"{phases[iy, ix]}\n{counts[iy, ix]}/{sizes[iy, ix]} seeds", ha="center",
-                              va="center", fontsize=font)
-    _grid_axes(ax_phase, axes, xs, ys)
-    ax_phase.set_title("phase of each setting (majority over seeds)\nPAIR rule on the logged train/test losses",
-                       fontsize=10)
-    ax_phase.legend(handles=[Patch(facecolor=PHASE_COLORS[c], label=c) for c in CLASSES], fontsize=8,
-                    loc="upper left", bbox_to_anchor=(1.02, 1.0), title="phase", title_fontsize=8)
-    fig.suptitle(f"{title}: phase diagram over {short(axes[0])} x {short(axes[1])}")
-    return _save(fig, path)
+                ax.text(ix, iy, f"{phases[iy, ix]}\n{counts[iy, ix]}/{sizes[iy, ix]}", ha="center", va="center",
+                        fontsize=font)
+    _grid_axes(ax, axes, xs, ys)
 
 
 def _axis_values(values: pd.Series) -> list:
@@ -212,7 +230,7 @@ def plot_steps_to_generalize(table: pd.DataFrame, x_key: str, series_keys: list[
                  f"dot = one model (open: never), line/bar = median over seeds{extra}")
     ax.legend(fontsize=8, loc="best", title=", ".join(short(k) for k in series_keys) or None, title_fontsize=8)
     ax.grid(alpha=0.3, which="both", axis="y")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_skills(own_metrics: pd.DataFrame, groups: list[str], labels: list[str], right: dict, path: Path,
@@ -260,4 +278,4 @@ def plot_skills(own_metrics: pd.DataFrame, groups: list[str], labels: list[str],
             ax_r.set_xticks(values, [str(v) for v in values])
     ax_r.legend(fontsize=8)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lab.report.figures import _save, plt
+from lab.report.figures import plt, save_figure
 
 
 def _freq_list(freqs: list[int]) -> str:
@@ -50,7 +50,7 @@ def plot_fourier_spectrum(steps: list[int], norms_SxK: np.ndarray, key_freqs: li
     fig.colorbar(image, ax=ax, label="share of the step's non-constant squared norm")
     ax.set_title(f"{title}\nembedding Fourier spectrum over training (constant k = 0 left out)\n"
                  f"final key frequencies: {_freq_list(key_freqs)} ({key_fraction:.0%} of the norm)", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_neuron_frequencies(neurons_per_freq: np.ndarray, neuron_fraction: np.ndarray, key_freqs: list[int],
@@ -77,7 +77,7 @@ def plot_neuron_frequencies(neurons_per_freq: np.ndarray, neuron_fraction: np.nd
                 ylabel="number of neurons", xlim=(0, 1),
                 title=f"how cleanly each neuron is one frequency (median {np.median(neuron_fraction):.2f})")
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_progress_measures(table: pd.DataFrame, key_freqs: list[int], path: Path, title: str,
@@ -116,7 +116,7 @@ def plot_progress_measures(table: pd.DataFrame, key_freqs: list[int], path: Path
     more = ax_sq.get_legend_handles_labels()
     ax_gini.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="best")
     fig.suptitle(f"{title}: progress measures (Nanda et al. 2023) at each saved step")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_trajectory_pca(coords_SxMxK: np.ndarray, explained_ratio: np.ndarray, steps: list[int],
@@ -147,7 +147,7 @@ def plot_trajectory_pca(coords_SxMxK: np.ndarray, explained_ratio: np.ndarray, s
     ax.set(xlabel=f"PC1 ({explained_ratio[0]:.1%} of variance)", ylabel=f"PC2 ({explained_ratio[1]:.1%} of variance)")
     ax.set_title(f"{title}\none line per model, dots at the {len(steps)} saved steps", fontsize=10)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_parity_pruning(steps: list[int], shares: list[float], metrics: pd.DataFrame, bump: dict, k: int,
@@ -185,4 +185,4 @@ def plot_parity_pruning(steps: list[int], shares: list[float], metrics: pd.DataF
     lines, more = ax_loss.get_legend_handles_labels(), ax_acc.get_legend_handles_labels()
     ax_loss.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="best")
     fig.suptitle(f"{title}: sparse parity, relevant-bit weight and the loss before generalizing")
-    return _save(fig, path)
+    return save_figure(fig, path)

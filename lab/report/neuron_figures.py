@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from lab.analysis.heuristics import FAMILIES
-from lab.report.figures import _save, plt
+from lab.report.figures import plt, save_figure
 
 
 def plot_universality(mean_max: np.ndarray, baseline: np.ndarray, threshold: float, fractions: dict[str, float],
@@ -48,7 +48,7 @@ def plot_universality(mean_max: np.ndarray, baseline: np.ndarray, threshold: flo
     ax_f.set(ylabel="neurons (first seed)", title=f"families by {family_label}")
     ax_f.legend(fontsize=8)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_neuron_examples(examples: list[tuple[np.ndarray, str]], path: Path, title: str) -> Path:
@@ -65,7 +65,7 @@ def plot_neuron_examples(examples: list[tuple[np.ndarray, str]], path: Path, tit
     for ax in axes.ravel()[len(examples):]:
         ax.axis("off")
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_ablation_curves(curves: dict[str, pd.DataFrame], plain_accuracy: float, n_neurons: int,
@@ -95,7 +95,7 @@ def plot_ablation_curves(curves: dict[str, pd.DataFrame], plain_accuracy: float,
     top = ax.secondary_xaxis("top", functions=(lambda k: 100 * k / n_neurons, lambda q: q * n_neurons / 100))
     top.set_xlabel("% of the layer")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_heuristic_emergence(shares: pd.DataFrame, own_metrics: pd.DataFrame, ablation: pd.DataFrame, n_top: int,
@@ -131,5 +131,5 @@ def plot_heuristic_emergence(shares: pd.DataFrame, own_metrics: pd.DataFrame, ab
              title="mean ablation over training")
     ax_b.legend(fontsize=8)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 

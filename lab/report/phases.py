@@ -52,13 +52,22 @@ def classify(
     train_T = np.asarray(model_metrics["train_loss"], np.float64)
     test_T = np.asarray(model_metrics["test_loss"], np.float64)
     finite_train, finite_test = np.isfinite(train_T), np.isfinite(test_T)
-    if not finite_train.any() or train_T[finite_train].min() > learned_loss:
-        return NO_LEARNING
-    if not finite_test.any() or test_T[finite_test].min() > generalized_loss:
-        return MEMORIZES
     both_T = finite_train & finite_test
     ratio_T = test_T[both_T] / np.maximum(train_T[both_T], np.finfo(np.float32).tiny)
-    return GROKKING if ratio_T.max() >= grok_ratio else GENERALIZES
+    return classify_numbers(train_T[finite_train].min() if finite_train.any() else np.inf,
+                            test_T[finite_test].min() if finite_test.any() else np.inf,
+                            ratio_T.max() if ratio_T.size else 0.0, learned_loss, generalized_loss, grok_ratio)
+
+
+def classify_numbers(min_train_loss: float, min_test_loss: float, max_ratio: float,
+                     learned_loss: float = LEARNED_LOSS, generalized_loss: float = GENERALIZED_LOSS,
+                     grok_ratio: float = GROK_RATIO) -> str:
+    """The phase class from the three numbers the explorable keeps per model (its sweep CSV's columns)."""
+    if not min_train_loss <= learned_loss:
+        return NO_LEARNING
+    if not min_test_loss <= generalized_loss:
+        return MEMORIZES
+    return GROKKING if max_ratio >= grok_ratio else GENERALIZES
 
 
 def _majority(classes: pd.Series) -> tuple[str, int]:
@@ -86,12 +95,18 @@ def phase_table(metrics: pd.DataFrame, grid: pd.DataFrame, axes: list[str], **th
     models = per_model(metrics)[["model", "step_generalized"]].copy()
     phases = {m: classify(part, **thresholds) for m, part in metrics.sort_values("step").groupby("model")}
     models["phase"] = models["model"].map(phases)
-    table = models.merge(grid, on="model")
+    return majority_by_setting(models.merge(grid, on="model"), axes)
+
+
+def majority_by_setting(table: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """Per setting of `axes` of a per-model table with a `phase` column (and optionally `step_generalized`):
+    models, the majority class and its count, and the median step to generalize when the table has it."""
     rows = []
     for values, part in table.groupby(axes, sort=True):
         values = values if isinstance(values, tuple) else (values,)
         phase, count = _majority(part["phase"])
-        rows.append({**dict(zip(axes, values)), "models": len(part),
-                     "median_step": float(np.median(part["step_generalized"].fillna(np.inf))),
-                     "phase": phase, "phase_count": count})
+        row = {**dict(zip(axes, values)), "models": len(part), "phase": phase, "phase_count": count}
+        if "step_generalized" in part:
+            row["median_step"] = float(np.median(part["step_generalized"].fillna(np.inf)))
+        rows.append(row)
     return pd.DataFrame(rows)

@@ -63,6 +63,8 @@ def expand(spec: Spec) -> list[Group]:
     groups: dict[Spec, list[tuple[int, dict[str, Any], Spec]]] = {}
     for index, values in enumerate(itertools.product(*(v for _, v in axes))):
         row = dict(zip(names, values))
+        if spec.sweep.seed_data:  # a seed column too (see summary.SEED_COLUMNS)
+            row["task.data_seed"] = row["train.seed"]
         model_spec = spec.replace_all(row)
         model_spec.validate()
         static_spec = model_spec.replace_all(base)  # models that differ only in per-model numbers share a group

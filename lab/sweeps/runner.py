@@ -15,7 +15,7 @@ from lab.checkpoints.orbax_io import CheckpointStore
 from lab.config import Spec, TrainConfig
 from lab.sweeps.grid import Group, expand, regroup, split_groups
 from lab.sweeps.spec import spec_from_dict
-from lab.train import METRICS, build_programs, memory, run_chunks, sharding
+from lab.train import METRICS, build_programs, memory, precision_scope, run_chunks, sharding
 
 
 def checkpoint_steps(cfg: TrainConfig) -> list[int]:
@@ -67,7 +67,13 @@ def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> 
 
     The model axis is sharded over every device, padded to a multiple of the device count;
     checkpoints and metrics hold the real models only, so a run resumes on any device count.
+    A float64 spec (train.dtype) is traced and run with jax_enable_x64 on.
     """
+    with precision_scope(group.spec):
+        _train_group(group, run_dir, bar, diverged)
+
+
+def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> None:
     spec, cfg, n = group.spec, group.spec.train, group.size
     groups = spec.task.test_groups
     gdir = layout.group_dir(run_dir, group.index)

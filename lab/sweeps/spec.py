@@ -11,6 +11,7 @@ from typing import Any
 from lab.config import ModelConfig, Spec, SpecError, SweepConfig, TaskConfig, TrainConfig
 
 SECTIONS = {"task": TaskConfig, "model": ModelConfig, "train": TrainConfig}
+TABLE_FIELDS = ("model.init_overrides",)  # fields given as a TOML table of name = string lines
 
 
 def _fields(cls) -> dict[str, type]:
@@ -29,8 +30,37 @@ def field_type(dotted: str) -> type:
     return fields[name]
 
 
+def _table(dotted: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """A table field's {name: string} (or its pairs) as sorted pairs, or a SpecError."""
+    pairs = value.items() if isinstance(value, dict) else value
+    try:
+        out = tuple(sorted((str(k), v) for k, v in pairs))
+    except (TypeError, ValueError):
+        raise SpecError(f"{dotted} must be a table of name = \"initializer\" lines, got {value!r}") from None
+    for name, v in out:
+        if not isinstance(v, str):
+            raise SpecError(f"{dotted}.{name} must be a string such as \"variance_scaling(2)\", got {v!r}")
+    return out
+
+
+def _gather_tables(section: str, flat: dict[str, Any]) -> dict[str, Any]:
+    """Flattened "init_overrides.W_E" keys gathered back into their table field."""
+    out = dict(flat)
+    for dotted in TABLE_FIELDS:
+        sec, name = dotted.split(".")
+        if sec != section:
+            continue
+        entries = {k[len(name) + 1:]: out.pop(k) for k in list(out) if k.startswith(name + ".")}
+        if entries or name in out:
+            out[name] = {**dict(_table(dotted, out.get(name, {}))), **entries}
+    return out
+
+
 def coerce(dotted: str, value: Any) -> Any:
     """value checked against the type of the field (ints are accepted for floats)."""
+    if dotted in TABLE_FIELDS:
+        field_type(dotted)
+        return _table(dotted, value)
     kind = field_type(dotted)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -51,7 +81,7 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def spec_from_dict(raw: dict[str, Any], name: str = "sweep") -> Spec:
     """Validate a nested dict (as read from TOML) into a Spec; unknown keys and bad types are errors."""
-    unknown = set(raw) - {*SECTIONS, "sweep", "name"}
+    unknown = set(raw) - {*SECTIONS, "sweep", "name", "reference"}
     if unknown:
         raise SpecError(f"unknown section {sorted(unknown)[0]!r}; allowed: {', '.join([*SECTIONS, 'sweep'])}")
     parts = {}
@@ -59,20 +89,27 @@ def spec_from_dict(raw: dict[str, Any], name: str = "sweep") -> Spec:
         values = raw.get(section, {})
         if not isinstance(values, dict):
             raise SpecError(f"[{section}] must be a table of key = value lines")
-        parts[section] = cls(**{k: coerce(f"{section}.{k}", v) for k, v in _flatten(values).items()})
+        flat = _gather_tables(section, _flatten(values))
+        parts[section] = cls(**{k: coerce(f"{section}.{k}", v) for k, v in flat.items()})
     sweep_raw = dict(raw.get("sweep", {}))
     variants = _variants(sweep_raw.pop("variants", {}))
     sweep_raw = _flatten(sweep_raw)
     seeds = sweep_raw.pop("seeds", 1)
     if not isinstance(seeds, int) or isinstance(seeds, bool):
         raise SpecError(f"sweep.seeds must be int, got {type(seeds).__name__} {seeds!r}")
+    seed_data = sweep_raw.pop("seed_data", False)
+    if not isinstance(seed_data, bool):
+        raise SpecError(f"sweep.seed_data must be true or false, got {seed_data!r}")
     axes = []
     for dotted, values in sweep_raw.items():
         if not isinstance(values, list) or not values:
             raise SpecError(f"sweep.{dotted} must be a non-empty list of values, got {values!r}")
         axes.append((dotted, tuple(coerce(dotted, v) for v in values)))
-    sweep = SweepConfig(seeds=seeds, axes=tuple(axes), variants=variants)
-    spec = Spec(**parts, sweep=sweep, name=str(raw.get("name", name)))
+    sweep = SweepConfig(seeds=seeds, seed_data=seed_data, axes=tuple(axes), variants=variants)
+    reference = raw.get("reference", "")
+    if not isinstance(reference, str):
+        raise SpecError(f"reference must be a string naming published data, got {reference!r}")
+    spec = Spec(**parts, sweep=sweep, name=str(raw.get("name", name)), reference=reference)
     spec.validate()
     for dotted, values in axes:  # each swept value on its own; combinations are checked by grid.expand
         for value in values:

@@ -26,10 +26,18 @@ def per_model(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+SEED_COLUMNS = ("model", "group", "train.seed", "task.data_seed")  # grid columns that are no setting
+
+
+def setting_columns(grid: pd.DataFrame) -> list[str]:
+    """The swept columns that make a setting: every grid column but the model, group and seeds."""
+    return [c for c in grid.columns if c not in SEED_COLUMNS]
+
+
 def settings_table(metrics: pd.DataFrame, grid: pd.DataFrame) -> pd.DataFrame:
     """Per swept setting (seeds pooled): mean final accuracies, models generalized, median steps."""
     table = per_model(metrics).merge(grid, on="model")
-    keys = [c for c in grid.columns if c not in ("model", "group", "train.seed")]
+    keys = setting_columns(grid)
     if not keys:
         table["setting"] = "all"
         keys = ["setting"]

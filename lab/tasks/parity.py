@@ -1,4 +1,4 @@
-"""Sparse parity: the label is the parity of the first k of n_bits random +-1 bits."""
+"""Sparse parity: the label is the parity of the first k of n_bits random bits (coded +-1 or 0/1)."""
 
 from __future__ import annotations
 
@@ -35,9 +35,9 @@ def to_pm1(bits01_NxB: jax.Array) -> jax.Array:
 
 
 def make_parity(cfg: TaskConfig, key: jax.Array) -> Data:
-    """A sparse parity dataset: label 1 iff the product of the first k bits is -1.
+    """A sparse parity dataset: label 1 iff the first k bits hold an odd number of 1s.
 
-    Inputs are float32 in {-1, +1}^n_bits. The training set (cfg.n_train rows) and the test set
+    Inputs are float32 in {-1, +1}^n_bits (bit 1 is -1), or with cfg.bits = "01" the bits themselves. The training set (cfg.n_train rows) and the test set
     (cfg.n_test rows) are disjoint when n_bits <= 20 (distinct integers, decoded to bits);
     above that bits are drawn independently and collisions are negligible. All weights are 1
     and task ids 0. Jittable and vmappable over `key`.
@@ -52,7 +52,7 @@ def make_parity(cfg: TaskConfig, key: jax.Array) -> Data:
     n_tr, n_te = cfg.n_train, cfg.n_test
     bits01_NxB = random_bits01(key, n_tr + n_te, cfg.n_bits)
     y_N = (jnp.sum(bits01_NxB[:, : cfg.k], axis=1) % 2).astype(jnp.int32)
-    x_NxB = to_pm1(bits01_NxB)
+    x_NxB = to_pm1(bits01_NxB) if cfg.bits == "pm1" else bits01_NxB.astype(jnp.float32)
     return Data(
         x_train=x_NxB[:n_tr],
         y_train=y_N[:n_tr],

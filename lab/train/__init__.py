@@ -20,6 +20,7 @@ from lab.train.step import (
     init_state,
     make_data,
     model_key,
+    precision_scope,
     step_key,
     train_step,
     weight_norm,
@@ -29,5 +30,6 @@ __all__ = [
     "memory", "sharding",
     "METRICS", "HParams", "Programs", "TrainState", "accuracy", "build_programs", "chunk_of_steps",
     "data_key", "evaluate", "hparams_of", "init_state", "make_data", "make_optimizer", "model_key", "per_example_loss",
+    "precision_scope",
     "run_chunks", "step_key", "train_step", "weight_norm", "weighted_mean",
 ]

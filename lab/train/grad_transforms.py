@@ -104,3 +104,18 @@ def orthogonal_gradient(eps: float = 1e-30) -> optax.GradientTransformation:
         return jax.tree.map(project, updates, params), state
 
     return optax.GradientTransformation(init, update)
+
+
+def add_l1_decay(weight_decay: Any) -> optax.GradientTransformation:
+    """L1 weight decay as a gradient term: g <- g + weight_decay * sign(w) (the PAIR notebooks' l1_regularizer).
+
+    The gradient of weight_decay * sum |w|, chained before the optimizer (so Adam rescales it, as in the
+    PAIR explorable's sparse-parity run); weight_decay may be a traced per-model scalar.
+    """
+
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError("add_l1_decay needs the params")
+        return jax.tree.map(lambda g, w: g + weight_decay * jnp.sign(w), updates, params), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)

@@ -16,7 +16,7 @@ import numpy as np
 
 from lab import models
 from lab.config import Spec
-from lab.train.step import hparams_of, init_state, make_data
+from lab.train.step import hparams_of, init_state, make_data, precision_scope
 
 
 def _nbytes(tree) -> int:
@@ -28,14 +28,17 @@ CPU_CACHE_BYTES = 4 << 20  # a CPU trains models in batches whose activations fi
 
 def _one_model_shapes(spec: Spec, n_train_max: int):
     hp = jax.tree.map(lambda v: v[0], hparams_of(spec, [{}]))
-    state = jax.eval_shape(partial(init_state, spec), hp)
-    data = jax.eval_shape(partial(make_data, spec, n_train_max=n_train_max), hp)
+    with precision_scope(spec):  # float64 specs: their real dtypes
+        state = jax.eval_shape(partial(init_state, spec), hp)
+        data = jax.eval_shape(partial(make_data, spec, n_train_max=n_train_max), hp)
     return state, data
 
 
 def _activation_bytes(spec: Spec, params, x) -> int:
     """Bytes of the logits and kept activations of one forward pass (embeddings are gathered, not kept)."""
-    logits, acts = jax.eval_shape(lambda p, xb: models.apply_with_activations(p, xb, spec.model, spec.task), params, x)
+    with precision_scope(spec):
+        logits, acts = jax.eval_shape(lambda p, xb: models.apply_with_activations(p, xb, spec.model, spec.task),
+                                      params, x)
     return _nbytes(logits) + _nbytes({k: v for k, v in acts.items() if "embed" not in k})
 
 

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import optax
 
 from lab.config import TrainConfig
-from lab.train.grad_transforms import grokfast_ema, grokfast_ma, orthogonal_gradient
+from lab.train.grad_transforms import add_l1_decay, grokfast_ema, grokfast_ma, orthogonal_gradient
 
 
 def _warmup(lr: Any, warmup_steps: int):
@@ -37,8 +37,9 @@ def _gradient_pieces(cfg: TrainConfig, alpha: Any, lamb: Any) -> list[optax.Grad
 
 def make_optimizer(cfg: TrainConfig, lr: Any = None, weight_decay: Any = None, grokfast_alpha: Any = None,
                    grokfast_lambda: Any = None) -> optax.GradientTransformation:
-    """AdamW (decoupled decay), Adam or SGD with momentum (both with L2 decay added to the gradient),
-    after the Grokfast filter and the orthogonal projection when the config asks for them.
+    """AdamW (decoupled decay), Adam or SGD with momentum (both with the decay added to the gradient: L2,
+    wd * w, or with train.decay = "l1", wd * sign(w)), after the Grokfast filter and the orthogonal
+    projection when the config asks for them.
 
     The numbers may be traced per-model scalars; they default to the config's values.
     """
@@ -51,12 +52,13 @@ def make_optimizer(cfg: TrainConfig, lr: Any = None, weight_decay: Any = None, g
     def factory(learning_rate, weight_decay, grokfast_alpha=None, grokfast_lambda=None):
         schedule = _warmup(learning_rate, cfg.warmup_steps)
         pieces = _gradient_pieces(cfg, grokfast_alpha, grokfast_lambda)
+        decay = add_l1_decay(weight_decay) if cfg.decay == "l1" else optax.add_decayed_weights(weight_decay)
         if cfg.optimizer == "adamw":
             base = [optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=weight_decay)]
         elif cfg.optimizer == "adam":
-            base = [optax.add_decayed_weights(weight_decay), optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)]
+            base = [decay, optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)]
         else:
-            base = [optax.add_decayed_weights(weight_decay), optax.sgd(schedule, momentum=cfg.momentum)]
+            base = [decay, optax.sgd(schedule, momentum=cfg.momentum)]
         parts = [*pieces, *base]
         return parts[0] if len(parts) == 1 else optax.chain(*parts)  # plain AdamW keeps its state layout
 

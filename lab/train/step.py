@@ -72,9 +72,18 @@ def init_state(spec: Spec, hp: HParams) -> TrainState:
     """Fresh parameters and optimizer state of one model."""
     init_key = jax.random.fold_in(model_key(hp.seed), 0)
     params = models.init(init_key, spec.model, spec.task, hp.init_scale)
+    if spec.train.dtype == "float64":  # traced under jax.enable_x64 (see `precision_scope`)
+        keep = set(spec.train.float32_params.split(",")) - {""}
+        params = jax.tree_util.tree_map_with_path(
+            lambda path, w: w.astype(jnp.float32 if str(path[-1].key) in keep else jnp.float64), params)
     optimizer = make_optimizer(spec.train, hp.lr, hp.weight_decay, hp.grokfast_alpha, hp.grokfast_lambda)
     opt_state = optimizer.init(params)
     return TrainState(params, opt_state, jnp.zeros((), jnp.int32))
+
+
+def precision_scope(spec: Spec):
+    """The context in which a spec's programs are traced and run: float64 (jax_enable_x64) or the default."""
+    return jax.enable_x64(spec.train.dtype == "float64")
 
 
 def make_data(spec: Spec, hp: HParams, n_train_max: int) -> tasks.Data:
@@ -85,7 +94,13 @@ def make_data(spec: Spec, hp: HParams, n_train_max: int) -> tasks.Data:
 
 def _loss(spec: Spec, params, x, y_B, w_B) -> jax.Array:
     logits_BxC = models.apply(params, x, spec.model, spec.task)
-    return weighted_mean(per_example_loss(logits_BxC, y_B, spec.train.loss, spec.train.loss_precision), w_B)
+    return weighted_mean(loss_of(spec, logits_BxC, y_B), w_B)
+
+
+def loss_of(spec: Spec, logits_BxC: jax.Array, y_B: jax.Array) -> jax.Array:
+    """The spec's per-example loss (kind, precision and probability clip), [B]."""
+    cfg = spec.train
+    return per_example_loss(logits_BxC, y_B, cfg.loss, cfg.loss_precision, cfg.prob_clip)
 
 
 def train_step(spec: Spec, state: TrainState, data: tasks.Data, hp: HParams) -> tuple[TrainState, jax.Array]:
@@ -121,16 +136,16 @@ def evaluate(spec: Spec, params, data: tasks.Data) -> dict[str, jax.Array]:
         ("test", data.x_test, data.y_test, data.w_test),
     ):
         logits_BxC = models.apply(params, x, spec.model, spec.task)
-        loss_B = per_example_loss(logits_BxC, y_B, spec.train.loss, spec.train.loss_precision)
+        loss_B = loss_of(spec, logits_BxC, y_B)
         out[f"{split}_loss"] = weighted_mean(loss_B, w_B)
         out[f"{split}_acc"] = weighted_mean(accuracy(logits_BxC, y_B), w_B)
         if split == "train":
-            out["train_collapse"] = weighted_mean(collapsed(logits_BxC, y_B, spec.train.loss), w_B)
+            out["train_collapse"] = weighted_mean(collapsed(logits_BxC, y_B, spec.train.loss, spec.train.prob_clip), w_B)
     if spec.task.test_groups:  # per subtask or tuple size (data.t_test): test loss and accuracy, [T]
         logits_BxC = models.apply(params, data.x_test, spec.model, spec.task)
         w_BxT = data.w_test[:, None] * jax.nn.one_hot(data.t_test, len(spec.task.test_groups))
         count_T = jnp.maximum(jnp.sum(w_BxT, axis=0), 1.0)
-        loss_B = per_example_loss(logits_BxC, data.y_test, spec.train.loss, spec.train.loss_precision)
+        loss_B = loss_of(spec, logits_BxC, data.y_test)
         out["test_loss_tasks"] = loss_B @ w_BxT / count_T
         out["test_acc_tasks"] = accuracy(logits_BxC, data.y_test) @ w_BxT / count_T
     return out
