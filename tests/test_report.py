@@ -53,13 +53,14 @@ def _check_figures(run_dir, shown: list[str]) -> None:
 
 def test_report_of_a_two_axis_run_draws_every_figure(two_axis_run, capsys):
     text, shown = _report(two_axis_run, capsys)
-    # A modular x+y task over two swept axes: every figure applies but the sparse-parity and the skills ones.
-    assert shown == [f for f in FIGURES if f not in ("parity_pruning.png", "skills.png")]
+    # A modular x+y task over two swept axes: every figure applies but the sparse-parity, skills and reference ones.
+    assert shown == [f for f in FIGURES if f not in ("parity_pruning.png", "skills.png", "reference.png")]
     _check_figures(two_axis_run, shown)
     assert text.startswith("# Report: tiny")
     assert "modular arithmetic x+y mod 11" in text and "8 models = 4 setting(s) x 2 seed(s)" in text
     assert "step_generalized" in text  # the settings table
-    assert text.count("Not drawn") == 2 and "this figure is for sparse parity" in text
+    assert text.count("Not drawn") == 3 and "this figure is for sparse parity" in text
+    assert "the spec names no published runs to compare with" in text
     assert "this figure is for multitask parity and skill composition" in text
     assert re.search(r"over 2 seeds .* universal \(\d+\.\d%", text)  # the neuron figures say what they found
     assert re.search(r"Keeping only the \d+ neurons", text)
@@ -74,7 +75,7 @@ def test_one_axis_run_gets_no_phase_diagram_and_says_why(one_axis_run, capsys):
     text, shown = _report(one_axis_run, capsys, "--model", "1")
     assert "phase_diagram.png" not in shown
     assert not (one_axis_run / "report" / "phase_diagram.png").exists()
-    assert re.search(r"Not drawn \(`phase_diagram.png`\): .*1 swept axis .*needs exactly two", text)
+    assert re.search(r"Not drawn \(`phase_diagram.png`\): .*1 swept axis .*needs two \(or three", text)
     assert "model 1 (weight_decay=0.0, seed=1): chosen with --model" in text
     assert re.search(r"Per hidden layer \(the others untouched\): layer 0 \d+ \(.*\), layer 1 \d+", text)
     _check_figures(one_axis_run, shown)
