@@ -19,6 +19,7 @@ from typing import Any
 import jax
 import pandas as pd
 
+from lab.checkpoints.claim import LOCK_FILE
 from lab.errors import LabError
 
 RUN_FILE = "run.json"
@@ -77,7 +78,9 @@ def check_run_dir(run_dir: Path, spec_dict: dict[str, Any], normalize=None) -> d
     written (with their defaults), so that an older run of the same spec still resumes.
     """
     run_dir = Path(run_dir)
-    if not (run_dir.exists() and any(run_dir.iterdir())):
+    if run_dir.exists() and not run_dir.is_dir():
+        raise LabError(f"{run_dir} is a file, not a folder; pass another --out (a folder for the run)")
+    if not (run_dir.exists() and any(p.name != LOCK_FILE for p in run_dir.iterdir())):
         return None
     stored = read_run_json(run_dir)
     stored_spec = stored.get("spec", {})

@@ -40,6 +40,14 @@ def _binomial_ok(k: int, n: int, p_ref: float) -> bool:
     return bool(pmf[: k + 1].sum() > 0.025 and pmf[k:].sum() > 0.025)
 
 
+def _same_rate(mine: pd.Series, theirs: pd.Series) -> bool:
+    """Whether two samples' rates of a class differ by at most two standard errors (pooled two-sample test)."""
+    n1, n2 = len(mine), len(theirs)
+    pooled = (mine.sum() + theirs.sum()) / (n1 + n2)
+    se = np.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / n1 + 1 / n2))
+    return bool(abs(mine.mean() - theirs.mean()) <= 2 * se)
+
+
 def _first_below(metrics: pd.DataFrame, column: str, threshold: float, every: int = 1000) -> pd.Series:
     """Per model, the first step that is a multiple of `every` with column < threshold (NaN if none)."""
     rows = metrics[(metrics.step % every == 0) & (metrics[column] < threshold)]
@@ -166,16 +174,16 @@ def parity(report, path: Path) -> list[str]:
     ref["phase"] = [classify_numbers(a, b, c) for a, b, c in zip(ref.min_train_loss, ref.min_eval_loss, ref.max_ratio)]
     lab = {m: classify(part) for m, part in report.metrics.sort_values("step").groupby("model")}
     grid = report.grid.assign(phase=report.grid.model.map(lab))
+    keys = ["task.n_train", "model.width", "train.weight_decay"]
+    shared = ref.merge(grid[keys].drop_duplicates(), on=keys)  # the page's models in the run's settings
     lines = []
     for wd, part in grid.groupby("train.weight_decay"):
-        mine = part.phase.value_counts(normalize=True)
-        theirs = ref[np.isclose(ref["train.weight_decay"], wd)].phase.value_counts(normalize=True)
-        n = len(part)
-        ok = all(abs(mine.get(c, 0) - theirs.get(c, 0)) <= 2 * np.sqrt(max(theirs.get(c, 0) * (1 - theirs.get(c, 0)),
-                                                                             1 / n) / n) for c in CLASSES)
-        show = ", ".join(f"{c} {mine.get(c, 0):.0%}/{theirs.get(c, 0):.0%}" for c in CLASSES)
-        lines.append(f"weight decay {wd:g} ({n} models), lab/page: {show}: " + _verdict(ok))
-    keys = ["task.n_train", "model.width", "train.weight_decay"]
+        theirs = shared[np.isclose(shared["train.weight_decay"], wd)].phase
+        show = ", ".join(f"{c} {(part.phase == c).mean():.0%}/{(theirs == c).mean():.0%}" for c in CLASSES)
+        verdict = (_verdict(all(_same_rate(part.phase == c, theirs == c) for c in CLASSES)) if len(theirs)
+                   else "no such setting in the page's sweep")
+        lines.append(f"weight decay {wd:g} ({len(part)} models; the page's {len(theirs)} in the same settings), "
+                     f"lab/page: {show}: {verdict}")
     lab_table = phase_table(report.metrics, report.grid, keys)
     ref_table = majority_by_setting(ref, keys)
     merged = lab_table.merge(ref_table, on=keys, suffixes=("", "_page"))
@@ -198,7 +206,7 @@ def parity(report, path: Path) -> list[str]:
     ax = fig.add_subplot(gs[:, 0])
     wds = sorted(grid["train.weight_decay"].unique())
     for i, wd in enumerate(wds):
-        for offset, (who, table) in zip((-0.2, 0.2), (("lab", grid), ("page", ref))):
+        for offset, (who, table) in zip((-0.2, 0.2), (("lab", grid), ("page", shared))):
             fractions = table[np.isclose(table["train.weight_decay"], wd)].phase.value_counts(normalize=True)
             bottom = 0.0
             for c in CLASSES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from lab.checkpoints import layout
+from lab.checkpoints.claim import claim
 from lab.checkpoints.orbax_io import CheckpointStore
 from lab.config import Spec, TrainConfig
 from lab.sweeps.grid import Group, expand, regroup, split_groups
@@ -136,8 +138,19 @@ def plan_groups(spec: Spec, stored: dict | None, say=print) -> list[Group]:
 
 
 def run_sweep(spec: Spec, run_dir: Path, progress: bool = True) -> Path:
-    """Train every group of the spec into run_dir (resuming what is there); returns run_dir."""
-    stored = layout.check_run_dir(run_dir, spec.to_dict(), normalize=lambda d: spec_from_dict(d).to_dict())
+    """Train every group of the spec into run_dir (resuming what is there); returns run_dir.
+
+    A folder that another live `lab sweep` is writing is refused at once (see `lab.checkpoints.claim`);
+    on several processes only process 0 claims it.
+    """
+    normalize = lambda d: spec_from_dict(d).to_dict()  # noqa: E731
+    layout.check_run_dir(run_dir, spec.to_dict(), normalize=normalize)  # refuse a foreign folder untouched
+    with claim(run_dir) if layout.is_primary() else contextlib.nullcontext():
+        stored = layout.check_run_dir(run_dir, spec.to_dict(), normalize=normalize)  # now no one else writes
+        return _run_claimed(spec, Path(run_dir), stored, progress)
+
+
+def _run_claimed(spec: Spec, run_dir: Path, stored: dict | None, progress: bool) -> Path:
     talk = progress and layout.is_primary()
     groups = plan_groups(spec, stored, say=print if talk else (lambda _: None))
     grid = grid_table(groups)
