@@ -176,6 +176,42 @@ def test_corrupt_checkpoint_gets_a_clear_error(spec_factory, tmp_path):
         lab.open(out).params(0, last)
 
 
+def _corrupt(step_dir: Path) -> None:
+    for f in step_dir.rglob("*"):
+        if f.is_file() and f.stat().st_size > 0 and "metadata" not in f.name:
+            f.write_bytes(b"garbage")
+
+
+def test_an_unreadable_newest_checkpoint_is_moved_aside_and_the_run_ends_bit_identical(spec_factory, tmp_path,
+                                                                                     monkeypatch, capsys):
+    spec = spec_factory(steps=60, seeds=2)
+    full = lab.open(run_sweep(spec, tmp_path / "full", progress=False))
+    real = runner.run_chunks
+
+    def interrupted(*args, **kwargs):
+        for i, item in enumerate(real(*args, **kwargs)):
+            if i == 4:
+                raise KeyboardInterrupt
+            yield item
+
+    monkeypatch.setattr(runner, "run_chunks", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, tmp_path / "run", progress=False)
+    monkeypatch.setattr(runner, "run_chunks", real)
+    saved = lab.open(tmp_path / "run").steps
+    _corrupt(tmp_path / "run" / "group_000" / "checkpoints" / str(saved[-1]))
+    capsys.readouterr()
+    resumed = lab.open(run_sweep(spec, tmp_path / "run", progress=True))
+    said = "".join(capsys.readouterr())
+    assert f"the checkpoint of step {saved[-1]} could not be read: moved it to" in said
+    assert resumed.unreadable_steps == {0: [f"unreadable_step_{saved[-1]}"]}  # kept, not deleted
+    assert resumed.steps == full.steps
+    for step in full.steps:
+        jax.tree.map(np.testing.assert_array_equal, full.state(step), resumed.state(step))
+    cols = ["step", "model", "train_loss", "test_loss", "weight_norm"]
+    np.testing.assert_array_equal(full.metrics[cols].to_numpy(), resumed.metrics[cols].to_numpy())  # each step once
+
+
 def test_a_sweep_too_large_for_memory_is_split_into_batches(spec_factory, tmp_path, monkeypatch, capsys):
     from lab.train import memory
 

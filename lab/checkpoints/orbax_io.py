@@ -13,6 +13,7 @@ import orbax.checkpoint as ocp
 from lab.errors import LabError
 
 logging.getLogger("absl").setLevel(logging.ERROR)  # Orbax logs every save at INFO
+UNREADABLE = "unreadable_step_"  # a checkpoint that could not be read, moved beside the store
 
 
 def _host_target(like: Any) -> Any:
@@ -28,6 +29,7 @@ class CheckpointStore:
         options = ocp.CheckpointManagerOptions(
             enable_async_checkpointing=False, create=not read_only, read_only=read_only
         )
+        self._options = options
         self._manager = ocp.CheckpointManager(self.path, options=options)
 
     def steps(self) -> list[int]:
@@ -46,9 +48,20 @@ class CheckpointStore:
         except Exception as e:  # Orbax raises many kinds; all mean the same to the user
             raise LabError(
                 f"checkpoint of step {step} in {self.path} could not be read ({type(e).__name__}: "
-                f"{str(e).splitlines()[0][:160] if str(e) else ''}); delete that step's folder to fall back "
-                "to the one before"
+                f"{str(e).splitlines()[0][:160] if str(e) else ''}); `lab sweep` on this run moves it aside and "
+                "resumes from the one before"
             ) from None
+
+    def move_aside(self, step: int) -> Path:
+        """Move an unreadable step's folder out of the store (beside it, as unreadable_step_N); returns where."""
+        target = self.path.parent / f"{UNREADABLE}{step}"
+        n = 1
+        while target.exists():  # a step moved aside before, and written again since
+            target, n = self.path.parent / f"{UNREADABLE}{step}.{n}", n + 1
+        (self.path / str(step)).rename(target)
+        self._manager.close()
+        self._manager = ocp.CheckpointManager(self.path, options=self._options)
+        return target
 
     def close(self) -> None:
         self._manager.close()

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from lab.checkpoints import layout
-from lab.checkpoints.orbax_io import CheckpointStore
+from lab.checkpoints.orbax_io import UNREADABLE, CheckpointStore
 from lab.errors import LabError
 
 
@@ -60,6 +60,16 @@ class Run:
         """The saved steps (those of every group)."""
         per_group = [set(self._store(g.index).steps()) for g in self.groups]
         return sorted(set.intersection(*per_group)) if per_group else []
+
+    @cached_property
+    def unreadable_steps(self) -> dict[int, list[str]]:
+        """Per group, the checkpoints `lab sweep` found unreadable and moved aside (folder names), if any."""
+        out = {}
+        for g in self.groups:
+            moved = sorted(p.name for p in layout.group_dir(self.path, g.index).glob(f"{UNREADABLE}*"))
+            if moved:
+                out[g.index] = moved
+        return out
 
     def group_of(self, model: int) -> int:
         """The group index of a model."""

@@ -15,6 +15,7 @@ from lab.checkpoints import layout
 from lab.checkpoints.claim import claim
 from lab.checkpoints.orbax_io import CheckpointStore
 from lab.config import Spec, TrainConfig
+from lab.errors import LabError
 from lab.sweeps.grid import Group, expand, regroup, split_groups
 from lab.sweeps.spec import spec_from_dict
 from lab.train import METRICS, build_programs, memory, precision_scope, run_chunks, sharding
@@ -64,6 +65,19 @@ class _Diverged:
         self.bar.set_postfix_str(f"step {step}/{steps}, diverged {len(self.seen)}", refresh=False)
 
 
+def _restore_newest(store: CheckpointStore, like, bar: tqdm):
+    """(step, state) of the newest readable checkpoint, or (0, None); unreadable ones are moved aside and named."""
+    for step in reversed(store.steps()):
+        try:
+            return step, store.restore(step, like=like)
+        except LabError:
+            if layout.is_primary():  # the process that writes the run moves it; the others fall back alike
+                aside = store.move_aside(step)
+                bar.write(f"the checkpoint of step {step} could not be read: moved it to {aside}; resuming from "
+                          f"the one before")
+    return 0, None
+
+
 def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> None:
     """Train (or resume) one group to its last step, saving checkpoints and metrics.
 
@@ -93,10 +107,8 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) ->
         data_M = programs.data(hp_M)
     state_M = programs.init(hp_M)
     fetch = partial(sharding.to_host, n_models=n)
-    saved = store.steps()
-    if saved:
-        start = saved[-1]
-        host = store.restore(start, like=jax.eval_shape(lambda s: jax.tree.map(lambda x: x[:n], s), state_M))
+    start, host = _restore_newest(store, jax.eval_shape(lambda s: jax.tree.map(lambda x: x[:n], s), state_M), bar)
+    if host is not None:
         state_M = sharding.to_mesh(sharding.pad_models(host, hp_M.seed.shape[0]), mesh)
         old = layout.read_metrics(gdir)  # may hold rows past the checkpoint if a run stopped mid-save
         if old is not None:
