@@ -136,23 +136,27 @@ def test_run_directory_api_and_refusals(spec_factory, tmp_path):
     assert [p.name for p in stranger.iterdir()] == ["notes.txt"]
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_resumed_run_equals_uninterrupted_run(spec_factory, tmp_path, monkeypatch, dtype):
-    spec = spec_factory(steps=60, axes=[("train.weight_decay", (0.0, 1.0))], batch_size=16, dtype=dtype)
-    full = lab.open(run_sweep(spec, tmp_path / "full", progress=False))
-
+def _interrupted_run(spec, run_dir: Path, monkeypatch, after_chunks: int = 4) -> None:
+    """Run a sweep that is interrupted (KeyboardInterrupt) after after_chunks chunks of steps."""
     real = runner.run_chunks
 
     def interrupted(*args, **kwargs):
         for i, item in enumerate(real(*args, **kwargs)):
-            if i == 4:  # at step 50: the last checkpoint was step 20, so a resume has 40 steps to redo
+            if i == after_chunks:
                 raise KeyboardInterrupt
             yield item
 
     monkeypatch.setattr(runner, "run_chunks", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(spec, tmp_path / "resumed", progress=False)
+        run_sweep(spec, run_dir, progress=False)
     monkeypatch.setattr(runner, "run_chunks", real)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_resumed_run_equals_uninterrupted_run(spec_factory, tmp_path, monkeypatch, dtype):
+    spec = spec_factory(steps=60, axes=[("train.weight_decay", (0.0, 1.0))], batch_size=16, dtype=dtype)
+    full = lab.open(run_sweep(spec, tmp_path / "full", progress=False))
+    _interrupted_run(spec, tmp_path / "resumed", monkeypatch)  # at step 50: a resume has 40 steps to redo
     partial_steps = lab.open(tmp_path / "resumed").steps
     assert 0 < partial_steps[-1] < spec.train.steps  # it really stopped part-way
     resumed = lab.open(run_sweep(spec, tmp_path / "resumed", progress=False))
@@ -186,18 +190,7 @@ def test_an_unreadable_newest_checkpoint_is_moved_aside_and_the_run_ends_bit_ide
                                                                                      monkeypatch, capsys):
     spec = spec_factory(steps=60, seeds=2)
     full = lab.open(run_sweep(spec, tmp_path / "full", progress=False))
-    real = runner.run_chunks
-
-    def interrupted(*args, **kwargs):
-        for i, item in enumerate(real(*args, **kwargs)):
-            if i == 4:
-                raise KeyboardInterrupt
-            yield item
-
-    monkeypatch.setattr(runner, "run_chunks", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        run_sweep(spec, tmp_path / "run", progress=False)
-    monkeypatch.setattr(runner, "run_chunks", real)
+    _interrupted_run(spec, tmp_path / "run", monkeypatch)
     saved = lab.open(tmp_path / "run").steps
     _corrupt(tmp_path / "run" / "group_000" / "checkpoints" / str(saved[-1]))
     capsys.readouterr()
