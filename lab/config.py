@@ -21,7 +21,6 @@ COMPOSE_RULES = ("count", "xor")
 TABLE_TASKS = ("modular", "integer")  # every pair of operands in [0, p), split into train and test
 MODEL_KINDS = ("mlp", "transformer")
 EMBEDDINGS = ("learned", "onehot", "circle", "circle_unit_columns")
-FIXED_EMBEDDINGS = ("onehot", "circle", "circle_unit_columns")  # not trained
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "quadratic")
 COMBINES = ("concat", "sum")
 OPTIMIZERS = ("adamw", "adam", "sgd")
