@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command only writes files; the library leaves the backend to the user
     try:
         return args.run(args)
     except LabError as e:

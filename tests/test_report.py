@@ -167,3 +167,13 @@ def test_a_three_axis_parity_sweep_gets_a_phase_diagram_per_train_size_and_the_p
     lines = [line for line in text.splitlines() if line.startswith("- weight decay")]
     assert [line.split(" (")[0] for line in lines] == ["- weight decay 0.1", "- weight decay 1"]
     assert "lab/page: no learning" in lines[0] and "the same in 0 of 0 settings" in text  # no setting in common
+
+
+def test_importing_the_plotting_modules_leaves_the_backend_alone():
+    import subprocess
+    import sys
+
+    code = ("import matplotlib; matplotlib.use('svg'); import lab.report, lab.plots, lab.report.reference_report; "
+            "print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "svg"

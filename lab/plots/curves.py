@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from lab.sweeps.summary import setting_columns  # noqa: E402
+from lab.sweeps.summary import setting_columns
 
 
 def _label(keys: list[str], values) -> str:

@@ -234,9 +234,7 @@ class Report(NeuronFigures):
         if not self.spec.reference:
             raise Skip("the spec names no published runs to compare with (reference = \"...\" in the spec)")
         lines = reference_report.compare(self, path)
-        source = {"pair_modadd": "the PAIR notebook's printed log and the page's 450 runs",
-                  "pair_circle": "the five-neuron notebook's printed log",
-                  "pair_parity": "the page's 1,125-model sweep"}[self.spec.reference]
+        source = reference_report.AGAINST[self.spec.reference]
         return (f"This run beside {source} (lab/references/, with their sources). One line per measure:\n\n"
                 + "\n".join(f"- {line}" for line in lines))
 

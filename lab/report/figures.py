@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import ListedColormap, LogNorm
+from matplotlib.patches import Patch, Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.colors import ListedColormap, LogNorm  # noqa: E402
-from matplotlib.patches import Patch, Rectangle  # noqa: E402
-
-from lab.report.phases import CLASSES  # noqa: E402
-from lab.sweeps.summary import TEST_FIT, setting_columns  # noqa: E402
+from lab.report.phases import CLASSES
+from lab.sweeps.summary import TEST_FIT, setting_columns
 
 DPI = 110
 PHASE_COLORS = {"no learning": "#bdbdbd", "memorizes": "#e6550d", "grokking": "#756bb1", "generalizes": "#31a354"}

@@ -228,6 +228,9 @@ def _cfgs(report, model: int):
 
 
 COMPARISONS = {"pair_modadd": modadd, "pair_circle": circle, "pair_parity": parity}
+AGAINST = {"pair_modadd": "the PAIR notebook's printed log and the page's 450 runs",  # what each is compared with
+           "pair_circle": "the five-neuron notebook's printed log",
+           "pair_parity": "the page's 1,125-model sweep"}
 
 
 def compare(report, path: Path) -> list[str]:
