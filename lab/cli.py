@@ -57,7 +57,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from lab.report import build_report
 
     _compilation_cache()
-    print(build_report(args.dir, model=args.model))
+    print(build_report(args.dir, model=args.model, reference=args.reference))
     return 0
 
 
@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("dir", help="a run directory written by `lab sweep`, e.g. checkpoints/quickstart")
     report.add_argument("--model", type=int, default=None, metavar="N",
                         help="the model for the one-model figures (default: the highest final test accuracy)")
+    report.add_argument("--reference", default=None, metavar="NAME",
+                        help="published numbers to compare with (default: the spec's reference), e.g. grokfast")
     report.set_defaults(run=cmd_report)
     return parser
 

@@ -21,7 +21,7 @@ COMPOSE_RULES = ("count", "xor")
 TABLE_TASKS = ("modular", "integer")  # every pair of operands in [0, p), split into train and test
 MODEL_KINDS = ("mlp", "transformer")
 EMBEDDINGS = ("learned", "onehot", "circle", "circle_unit_columns")
-ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "quadratic")
+ACTIVATIONS = ("relu", "gelu", "gelu_erf", "silu", "tanh", "quadratic")  # gelu: tanh approximation; gelu_erf: exact (torch)
 COMBINES = ("concat", "sum")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 DECAYS = ("l2", "l1")  # the weight decay's penalty: see TrainConfig.decay
@@ -32,7 +32,13 @@ PRECISIONS = ("float32", "tf32", "bf16")  # matmul precision: full, TensorFloat-
 LOSSES = ("cross_entropy", "cross_entropy_class_mean", "mse", "stablemax")
 LOSS_PRECISIONS = ("float32", "float64", "exact")  # how -log p(y) is computed: see lab.train.losses
 GRAD_FILTERS = ("none", "grokfast_ema", "grokfast_ma")
-REFERENCES = ("pair_modadd", "pair_circle", "pair_parity")  # lab.references: the PAIR explorable's own data
+SAMPLINGS = ("uniform", "epochs")  # minibatches: i.i.d. rows, or each epoch a fresh permutation (torch's DataLoader)
+SEQUENCES = ("a_b_eq", "a_op_b_eq", "eos_a_op_b_eq_c")  # a transformer's tokens per example; see TaskConfig.sequence
+BLOCKS = ("pre_ln", "ln_residual", "post_ln")  # where a transformer block's LayerNorms sit; see ModelConfig.block
+POSITIONS = ("learned", "sinusoidal")
+READOUTS = ("classes", "vocab")
+# lab.references: the PAIR explorable's own data, and the papers' published numbers
+REFERENCES = ("pair_modadd", "pair_circle", "pair_parity", "grokfast", "stablemax", "nanda", "michaud")
 
 # Swept numbers that do not change shapes: they become arrays on the model axis.
 PER_MODEL_FIELDS = (
@@ -74,6 +80,11 @@ class TaskConfig:
     p: int = 97
     train_frac: float = 0.3
     symmetric: bool = False  # only the pairs a <= b (the PAIR explorable's convention)
+    nonzero_y: bool = False  # only the pairs with y != 0 (Grokfast's x*y mod 97: y in 1..p-1; x/y always)
+    # a transformer's tokens (numbers 0..p-1, "=" p, op p+1, <eos> p+2): [a, b, =] (Nanda et al.),
+    # [a, op, b, =] (Grokfast), or [<eos>, a, op, b, =, c] whose loss also asks for <eos> after c (Power et al.)
+    sequence: str = "a_b_eq"
+    vocab: int = 0  # the token vocabulary; 0: the tokens the sequence uses (Power et al.'s vocabulary has 239)
     data_seed: int = 0
     # sparse parity and multitask sparse parity
     n_bits: int = 30
@@ -82,6 +93,7 @@ class TaskConfig:
     n_test: int = 5000
     n_tasks: int = 10
     zipf_exponent: float = 1.4
+    fresh_samples: bool = False  # parity tasks: every step trains on a fresh batch (infinite data, Michaud et al.)
     bits: str = "pm1"  # parity tasks: input coding, "pm1" (+1/-1) or "01" (the PAIR explorable's 1s and 0s)
     compose_k: int = 2  # skill_composition: skills each training example needs at once
     compose_rule: str = "count"  # skill_composition label: "count" of skills answering 1, or their "xor"
@@ -95,6 +107,10 @@ class TaskConfig:
         _check(0.0 < self.train_frac <= 1.0, f"task.train_frac must be in (0, 1] (got {self.train_frac})")
         if self.name in TABLE_TASKS:
             _choice("task.op", self.op, MODULAR_OPS if self.name == "modular" else INTEGER_OPS)
+            _choice("task.sequence", self.sequence, SEQUENCES)
+            _check(self.vocab == 0 or self.vocab >= self.tokens_used(),
+                   f"task.vocab = {self.vocab} is smaller than the {self.tokens_used()} tokens task.sequence = "
+                   f"{self.sequence!r} uses; set 0 or at least {self.tokens_used()}")
             _check(self.p >= 2, f"task.p must be at least 2 (got {self.p})")
             _check(
                 self.op != "x/y" or _is_prime(self.p),
@@ -111,6 +127,8 @@ class TaskConfig:
             _check(self.n_train >= 1, f"task.n_train must be at least 1 (got {self.n_train})")
             _check(self.n_test >= 1, f"task.n_test must be at least 1 (got {self.n_test})")
             _choice("task.bits", self.bits, BIT_CODES)
+            _check(not (self.fresh_samples and self.name == "skill_composition"),
+                   "task.fresh_samples is implemented for parity and multitask_parity")
             if self.name == "multitask_parity":
                 _check(self.n_tasks >= 1, f"task.n_tasks must be at least 1 (got {self.n_tasks})")
                 _check(self.zipf_exponent >= 0, f"task.zipf_exponent must be >= 0 (got {self.zipf_exponent})")
@@ -135,9 +153,28 @@ class TaskConfig:
     def n_examples(self) -> int:
         """Number of distinct examples of a modular task (all pairs, or the pairs a <= b; y != 0 for x/y)."""
         n_all = self.p * (self.p + 1) // 2 if self.symmetric else self.p * self.p
-        if self.op == "x/y":
+        if self.op == "x/y" or self.nonzero_y:
             n_all -= 1 if self.symmetric else self.p
         return n_all
+
+    def tokens_used(self) -> int:
+        """The tokens task.sequence needs: p numbers, "=", then the op and <eos> where it has them."""
+        return self.p + {"a_b_eq": 1, "a_op_b_eq": 2, "eos_a_op_b_eq_c": 3}[self.sequence]
+
+    @property
+    def n_vocab(self) -> int:
+        """A transformer's vocabulary: task.vocab, or the tokens the sequence uses."""
+        return self.vocab or self.tokens_used()
+
+    @property
+    def n_ctx(self) -> int:
+        """A transformer's sequence length."""
+        return {"a_b_eq": 3, "a_op_b_eq": 4, "eos_a_op_b_eq_c": 6}[self.sequence]
+
+    @property
+    def n_answers(self) -> int:
+        """Positions whose predictions the loss reads: the answer, and for eos_a_op_b_eq_c also <eos> after it."""
+        return 2 if self.sequence == "eos_a_op_b_eq_c" else 1
 
     @property
     def is_table(self) -> bool:
@@ -201,6 +238,13 @@ class ModelConfig:
     d_head: int = 32
     d_mlp: int = 512
     layer_norm: bool = False
+    # with layer_norm: "pre_ln" x + f(LN(x)), final LN; "ln_residual" u = LN(x), u + attn(u), then x + mlp(LN(x)),
+    # final LN (Grokfast's block); "post_ln" LN(x + f(x)), no final LN (Power et al.)
+    block: str = "pre_ln"
+    ln_eps: float = 1e-6  # LayerNorm's epsilon (Flax 1e-6; PyTorch 1e-5)
+    attn_bias: bool = False  # biases on the query, key, value and output projections (torch's MultiheadAttention)
+    positions: str = "learned"  # learned W_pos, or the fixed interleaved sin/cos table (Power et al.)
+    readout: str = "classes"  # transformer logits over the task's classes, or over the whole token vocabulary
 
     def validate(self) -> None:
         """Raise SpecError for impossible shapes."""
@@ -209,6 +253,12 @@ class ModelConfig:
         _choice("model.embedding", self.embedding, EMBEDDINGS)
         _choice("model.combine", self.combine, COMBINES)
         _choice("model.init", self.init, INIT_PRESETS)
+        _choice("model.block", self.block, BLOCKS)
+        _choice("model.positions", self.positions, POSITIONS)
+        _choice("model.readout", self.readout, READOUTS)
+        _check(self.block == "pre_ln" or self.layer_norm,
+               f"model.block = {self.block!r} places LayerNorms; set model.layer_norm = true")
+        _check(self.ln_eps > 0, f"model.ln_eps must be positive (got {self.ln_eps})")
         for name, text in self.init_overrides:
             _check(isinstance(name, str) and isinstance(text, str),
                    f"model.init_overrides must map parameter names to initializer strings (got {name!r} = {text!r})")
@@ -236,6 +286,7 @@ class TrainConfig:
     momentum: float = 0.9  # sgd only
     decay: str = "l2"  # l2 (AdamW: decoupled; adam/sgd: wd * w added to the gradient) or l1 (wd * sign(w) added)
     warmup_steps: int = 0
+    warmup_from_zero: bool = False  # warmup factor min(count / warmup_steps, 1): the first update has lr 0 (Nanda et al.)
     loss: str = "cross_entropy"  # or cross_entropy_class_mean, mse, stablemax (Prieto et al. 2025)
     loss_precision: str = "float32"  # float64 (delays softmax collapse) or exact (avoids it); see losses
     prob_clip: float = 0.0  # clip the correct class's probability to [c, 1 - c] before the log (Keras: 1e-7)
@@ -248,6 +299,7 @@ class TrainConfig:
     orthogonal_grad: bool = False  # remove the gradient's component along the weights (Prieto et al. 2025)
     steps: int = 10_000
     batch_size: int = 0  # 0 means full batch
+    sampling: str = "uniform"  # minibatch rows drawn i.i.d., or "epochs": without replacement, reshuffled each epoch
     model_batch: int = 0  # models vmapped at once within a group; 0: all on GPU/TPU, cache-sized on CPU
     matmul_precision: str = "float32"  # float32, tf32 or bf16 matmul passes (GPU/TPU; no effect on CPU)
     seed: int = 0
@@ -263,6 +315,11 @@ class TrainConfig:
         _choice("train.grad_filter", self.grad_filter, GRAD_FILTERS)
         _choice("train.decay", self.decay, DECAYS)
         _choice("train.dtype", self.dtype, DTYPES)
+        _choice("train.sampling", self.sampling, SAMPLINGS)
+        _check(not (self.sampling == "epochs" and not self.batch_size),
+               "train.sampling = 'epochs' draws minibatches; set train.batch_size (0 is full batch)")
+        _check(not (self.warmup_from_zero and not self.warmup_steps),
+               "train.warmup_from_zero needs train.warmup_steps >= 1 (the number of warmup updates)")
         _check(not (self.decay == "l1" and self.optimizer == "adamw"),
                "train.decay = 'l1' adds wd * sign(w) to the gradient; use train.optimizer = 'adam' (as the PAIR "
                "notebooks do) or 'sgd', since AdamW's own decay is decoupled L2")
@@ -333,6 +390,10 @@ class Spec:
         self.sweep.validate()
         if not self.task.is_table:
             _check(self.model.kind == "mlp", f"task.name = {self.task.name!r} needs model.kind = 'mlp'")
+        _check(self.task.sequence == "a_b_eq" or self.model.kind == "transformer",
+               f"task.sequence = {self.task.sequence!r} is a transformer's input; an MLP reads the operands")
+        _check(self.task.sequence != "eos_a_op_b_eq_c" or self.model.readout == "vocab",
+               "task.sequence = 'eos_a_op_b_eq_c' asks for <eos> after the answer; set model.readout = 'vocab'")
         _check(not (self.model.single_logit and self.task.n_classes != 2),
                f"model.single_logit needs a two-class task (task.name = {self.task.name!r} has "
                f"{self.task.n_classes} classes)")
@@ -341,8 +402,12 @@ class Spec:
                f"(got {self.train.loss!r})")
         _check(not (self.model.bias_input and self.task.is_table),
                "model.bias_input is for vector inputs (parity tasks); table tasks have no input column to add")
-        _check(not (self.task.bits == "01" and self.task.name != "parity"),
-               "task.bits = '01' is implemented for task.name = 'parity' only")
+        _check(not (self.task.fresh_samples and not self.train.batch_size),
+               "task.fresh_samples draws train.batch_size new examples every step; set train.batch_size")
+        _check(not (self.task.fresh_samples and self.task.is_table),
+               "task.fresh_samples is for the parity tasks; a table task has finitely many examples")
+        _check(not (self.task.bits == "01" and self.task.name not in ("parity", "multitask_parity")),
+               "task.bits = '01' is implemented for task.name = 'parity' and 'multitask_parity'")
         _check(not self.reference or self.reference in REFERENCES,
                f"reference = {self.reference!r} is not known; choose one of {', '.join(REFERENCES)}")
         _check(not (self.model.tie_embed and self.task.name != "modular"),

@@ -52,7 +52,7 @@ def test_shipped_specs_validate_and_say_what_they_are(path):
          "model.single_logit is trained with the sigmoid cross entropy"),
         ({"model": {"kind": "mlp", "single_logit": True}}, "model.single_logit needs a two-class task"),
         ({"model": {"kind": "mlp", "bias_input": True}}, "model.bias_input is for vector inputs"),
-        ({"reference": "nanda"}, "reference = 'nanda' is not known; choose one of pair_modadd"),
+        ({"reference": "nanda_2023"}, "reference = 'nanda_2023' is not known; choose one of pair_modadd"),
         ({"sweep": {"seed_data": True, "task.data_seed": [1, 2]}}, "sweep.seed_data sets task.data_seed"),
     ],
 )

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lab import models
+from lab import models, tasks
 from lab.analysis.fourier import (
     _check_modular,
     embedding_weights,
@@ -32,20 +32,20 @@ def grid_inputs(model_cfg: ModelConfig, task_cfg: TaskConfig) -> jax.Array:
     """Every pair (a, b) of Z_p in row-major order (a slow, b fast), as the model reads them.
 
     Args:
-        model_cfg: the model config: transformers read tokens [a, b, p] ('=' is token p),
+        model_cfg: the model config: transformers read tokens (`tasks.token_sequences`: [a, b, p] by default),
             MLPs read operands [a, b].
         task_cfg: the task config (a modular task).
 
     Returns:
-        int32 [p * p, 3] (transformer) or [p * p, 2] (MLP); row a * p + b is the pair (a, b).
+        int32 [p * p, task.n_ctx] (transformer) or [p * p, 2] (MLP); row a * p + b is the pair (a, b).
     """
     _check_modular(task_cfg)
     p = task_cfg.p
     a_PxP, b_PxP = jnp.meshgrid(jnp.arange(p, dtype=jnp.int32), jnp.arange(p, dtype=jnp.int32), indexing="ij")
-    columns = [a_PxP.ravel(), b_PxP.ravel()]
-    if models.as_tokens(model_cfg):
-        columns.append(jnp.full((p * p,), p, jnp.int32))
-    return jnp.stack(columns, axis=1)
+    ab_Nx2 = jnp.stack([a_PxP.ravel(), b_PxP.ravel()], axis=1)
+    if models.as_tokens(model_cfg):  # task.sequence's tokens; a c token (eos_a_op_b_eq_c) is 0: the answer's logits
+        return tasks.token_sequences(task_cfg, ab_Nx2, jnp.zeros((p * p,), jnp.int32))  # at "=" never read it
+    return ab_Nx2
 
 
 def neuron_activations_grid(

@@ -26,14 +26,18 @@ def as_tokens(cfg: ModelConfig) -> bool:
 def _module(cfg: ModelConfig, task: TaskConfig):
     """The Linen module for this model and task."""
     if cfg.kind == "transformer":
-        return Transformer(cfg, n_vocab=task.p + 1, n_ctx=3, n_classes=n_outputs(cfg, task))
+        return Transformer(cfg, n_vocab=task.n_vocab, n_ctx=task.n_ctx, n_classes=n_outputs(cfg, task),
+                           n_answers=task.n_answers)
     n_vocab = task.p if task.is_table else 0
     return MLP(cfg, n_vocab=n_vocab, n_classes=n_outputs(cfg, task))
 
 
 def n_outputs(cfg: ModelConfig, task: TaskConfig) -> int:
-    """Output columns of the model: the task's classes, or 1 with model.single_logit (a binary logit)."""
-    return 1 if cfg.single_logit else task.n_classes
+    """Output columns of the model: the task's classes, 1 with model.single_logit (a binary logit), or every
+    token with model.readout = "vocab" (a transformer whose labels are token ids: the numbers are 0..p-1)."""
+    if cfg.single_logit:
+        return 1
+    return task.n_vocab if cfg.kind == "transformer" and cfg.readout == "vocab" else task.n_classes
 
 
 def fixed_embedding(cfg: ModelConfig, task: TaskConfig) -> jax.Array | None:
@@ -44,7 +48,7 @@ def fixed_embedding(cfg: ModelConfig, task: TaskConfig) -> jax.Array | None:
 def _example_input(cfg: ModelConfig, task: TaskConfig) -> jax.Array:
     """A one-example batch with the right shape and dtype, for init."""
     if task.is_table:
-        return jnp.zeros((1, 3 if as_tokens(cfg) else 2), jnp.int32)
+        return jnp.zeros((1, task.n_ctx if as_tokens(cfg) else 2), jnp.int32)
     width = task.n_bits + (0 if task.name == "parity" else task.n_tasks)  # skill prefix for the multi-skill tasks
     return jnp.zeros((1, width), jnp.float32)
 
@@ -73,7 +77,19 @@ def apply(params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig, abla
     last block's MLP) and, for transformers, "heads" = (ablated_H bool, value_HxE) replacing the
     last block's head outputs z (before W_O). See `lab.analysis.ablation`.
     """
-    return _module(cfg, task).apply({"params": params}, x, ablate)
+    return _first_answer(_module(cfg, task).apply({"params": params}, x, ablate))
+
+
+def apply_answers(params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig) -> jax.Array:
+    """Logits [B, A, C] at every position the loss reads (A = task.n_answers: the answer, then <eos> for
+    task.sequence = "eos_a_op_b_eq_c"); an MLP's [B, 1, C]."""
+    logits = _module(cfg, task).apply({"params": params}, x)
+    return logits if logits.ndim == 3 else logits[:, None]
+
+
+def _first_answer(logits: jax.Array) -> jax.Array:
+    """The answer's logits [B, C]: a transformer's first readout position."""
+    return logits[:, 0] if logits.ndim == 3 else logits
 
 
 def apply_with_activations(
@@ -88,6 +104,7 @@ def apply_with_activations(
     position only, so its tensors have Q = 1. ablate: as in `apply` (the sown values are the replaced ones).
     """
     logits, state = _module(cfg, task).apply({"params": params}, x, ablate, mutable=["intermediates"])
+    logits = _first_answer(logits)
     flat = jax.tree_util.tree_flatten_with_path(state["intermediates"], is_leaf=lambda v: isinstance(v, tuple))[0]
     acts = {"/".join(str(k.key) for k in path): leaf[0] for path, leaf in flat}
     return logits, acts

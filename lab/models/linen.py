@@ -8,6 +8,7 @@ examples; the caller vmaps over models. Intermediate activations are sown into t
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +20,8 @@ from lab.models.initializers import initializer
 
 ACTIVATION_FNS = {
     "relu": jax.nn.relu,
-    "gelu": jax.nn.gelu,
+    "gelu": jax.nn.gelu,  # the tanh approximation (JAX's default)
+    "gelu_erf": partial(jax.nn.gelu, approximate=False),  # the exact x Phi(x) (torch.nn.GELU's default)
     "silu": jax.nn.silu,
     "tanh": jnp.tanh,
     "quadratic": jnp.square,
@@ -162,6 +164,9 @@ class Attention(nn.Module):
             self.param(name, initializer(cfg, name, "weight", cfg.d_model, std), shape) for name in ("W_Q", "W_K", "W_V"))
         w_O_HxExD = self.param("W_O", initializer(cfg, "W_O", "weight", cfg.n_heads * cfg.d_head, std),
                                (cfg.n_heads, cfg.d_head, cfg.d_model))
+        if cfg.attn_bias:
+            b_Q_HxE, b_K_HxE, b_V_HxE = (self.param(name, initializer(cfg, name, "bias", cfg.d_model),
+                                                    (cfg.n_heads, cfg.d_head)) for name in ("b_Q", "b_K", "b_V"))
         n_l = h_BxLxD.shape[1]
         if h_table_VxLxD is None:
             q_BxQxHxE = jnp.einsum("bqd,hde->bqhe", h_BxLxD[:, n_l - n_q :], w_Q_HxDxE)
@@ -174,6 +179,9 @@ class Attention(nn.Module):
             q_BxQxHxE = jnp.take(jnp.einsum("vd,hde->vhe", table_VLxD, w_Q_HxDxE), rows_BxL[:, n_l - n_q :], axis=0)
             k_BxLxHxE = jnp.take(jnp.einsum("vd,hde->vhe", table_VLxD, w_K_HxDxE), rows_BxL, axis=0)
             v_BxLxHxE = jnp.take(jnp.einsum("vd,hde->vhe", table_VLxD, w_V_HxDxE), rows_BxL, axis=0)
+        if cfg.attn_bias:
+            q_BxQxHxE, k_BxLxHxE, v_BxLxHxE = (q_BxQxHxE + b_Q_HxE[None, None], k_BxLxHxE + b_K_HxE[None, None],
+                                               v_BxLxHxE + b_V_HxE[None, None])
         scores_BxHxQxL = jnp.einsum("bqhe,blhe->bhql", q_BxQxHxE, k_BxLxHxE) / math.sqrt(cfg.d_head)
         causal_QxL = jnp.arange(n_l)[None, :] <= (jnp.arange(n_q) + n_l - n_q)[:, None]
         scores_BxHxQxL = jnp.where(causal_QxL[None, None], scores_BxHxQxL, -jnp.inf)
@@ -182,11 +190,16 @@ class Attention(nn.Module):
         z_BxQxHxE = jnp.einsum("bhql,blhe->bqhe", pattern_BxHxQxL, v_BxLxHxE)
         self.sow("heads", "z", z_BxQxHxE)
         z_BxQxHxE = replace_units(z_BxQxHxE, heads)
-        return jnp.einsum("bqhe,hed->bqd", z_BxQxHxE, w_O_HxExD)
+        out_BxQxD = jnp.einsum("bqhe,hed->bqd", z_BxQxHxE, w_O_HxExD)
+        if cfg.attn_bias:
+            out_BxQxD = out_BxQxD + self.param("b_O", initializer(cfg, "b_O", "bias", cfg.n_heads * cfg.d_head),
+                                               (cfg.d_model,))[None, None]
+        return out_BxQxD
 
 
 class FeedForward(nn.Module):
-    """The transformer's MLP block: W_out act(W_in h + b_in) + b_out; `neurons` = (ablated_F, value_F) replaces some."""
+    """The transformer's MLP block: W_out act(W_in h + b_in) + b_out (no biases with model.bias = false);
+    `neurons` = (ablated_F, value_F) replaces some."""
 
     cfg: ModelConfig
 
@@ -195,29 +208,51 @@ class FeedForward(nn.Module):
         cfg = self.cfg
         std = 1 / math.sqrt(cfg.d_model)
         w_in_DxF = self.param("W_in", initializer(cfg, "W_in", "weight", cfg.d_model, std), (cfg.d_model, cfg.d_mlp))
-        b_in_F = self.param("b_in", initializer(cfg, "b_in", "bias", cfg.d_model), (cfg.d_mlp,))
         w_out_FxD = self.param("W_out", initializer(cfg, "W_out", "weight", cfg.d_mlp, std), (cfg.d_mlp, cfg.d_model))
-        b_out_D = self.param("b_out", initializer(cfg, "b_out", "bias", cfg.d_mlp), (cfg.d_model,))
-        pre_BxQxF = h_BxQxD @ w_in_DxF + b_in_F[None, None]
+        pre_BxQxF = h_BxQxD @ w_in_DxF
+        if cfg.bias:
+            pre_BxQxF = pre_BxQxF + self.param("b_in", initializer(cfg, "b_in", "bias", cfg.d_model), (cfg.d_mlp,))[None, None]
         post_BxQxF = replace_units(ACTIVATION_FNS[cfg.activation](pre_BxQxF), neurons)
         self.sow("intermediates", "mlp_pre", pre_BxQxF)
         self.sow("intermediates", "mlp_post", post_BxQxF)
-        return post_BxQxF @ w_out_FxD + b_out_D[None, None]
+        out_BxQxD = post_BxQxF @ w_out_FxD
+        if cfg.bias:
+            out_BxQxD = out_BxQxD + self.param("b_out", initializer(cfg, "b_out", "bias", cfg.d_mlp), (cfg.d_model,))[None, None]
+        return out_BxQxD
+
+
+def sinusoidal_positions(n_ctx: int, d_model: int) -> jax.Array:
+    """The fixed position table [L, D]: sin(pos / 10000^(2k/D)) at column 2k, cos at 2k + 1 (Power et al.)."""
+    pos_Lx1 = np.arange(n_ctx)[:, None]
+    rate_K = 10000.0 ** (np.arange(0, d_model, 2) / d_model)
+    table_LxD = np.zeros((n_ctx, d_model))
+    table_LxD[:, 0::2] = np.sin(pos_Lx1 / rate_K)
+    table_LxD[:, 1::2] = np.cos(pos_Lx1 / rate_K[: d_model // 2])
+    return jnp.asarray(table_LxD, jnp.float32)
 
 
 class Transformer(nn.Module):
-    """Decoder-only transformer reading logits at the last position (Nanda et al. 2023 shapes).
+    """Decoder-only transformer reading logits at the last position(s) (Nanda et al. 2023 shapes by default).
 
-    Only the readout's needs are computed: the last block's queries, MLP and the unembedding
-    run at the last position only, and the first block's projections once per (token, position).
+    Only the readout's needs are computed: the last block's queries, MLP and the unembedding run at
+    the last n_answers positions only, and the first block's projections once per (token, position).
+    model.block places the LayerNorms (pre_ln, Grokfast's ln_residual, Power et al.'s post_ln).
+    Returns logits [B, n_answers, C].
     `ablate` (optional) may hold "neurons" (ablated_F, value_F) for the last block's MLP and "heads"
-    (ablated_H, value_HxE) for the last block's attention heads, replaced at the last position.
+    (ablated_H, value_HxE) for the last block's attention heads, replaced at the last position(s).
     """
 
     cfg: ModelConfig
     n_vocab: int
     n_ctx: int
     n_classes: int
+    n_answers: int = 1
+
+    def layer_norm(self, name: str):
+        """A LayerNorm (or the identity without model.layer_norm)."""
+        if not self.cfg.layer_norm:
+            return lambda h: h
+        return nn.LayerNorm(epsilon=self.cfg.ln_eps, name=name)
 
     @nn.compact
     def __call__(self, tokens_BxL: jax.Array, ablate: dict | None = None) -> jax.Array:
@@ -225,37 +260,45 @@ class Transformer(nn.Module):
         ablate = ablate or {}
         std = 1 / math.sqrt(cfg.d_model)
         w_E_VxD = self.param("W_E", initializer(cfg, "W_E", "embedding", self.n_vocab, std), (self.n_vocab, cfg.d_model))
-        w_pos_LxD = self.param("W_pos", initializer(cfg, "W_pos", "embedding", self.n_ctx, std),
-                               (self.n_ctx, cfg.d_model))
         n_l = tokens_BxL.shape[1]
-        table_VxLxD = w_E_VxD[:, None, :] + w_pos_LxD[None, :n_l]  # every (token, position) embedding
-        table_VLxD = table_VxLxD.reshape(self.n_vocab * n_l, cfg.d_model)
+        if cfg.positions == "sinusoidal":
+            w_pos_LxD = sinusoidal_positions(n_l, cfg.d_model)
+        else:
+            w_pos_LxD = self.param("W_pos", initializer(cfg, "W_pos", "embedding", self.n_ctx, std),
+                                   (self.n_ctx, cfg.d_model))[:n_l]
+        table_VxLxD = w_E_VxD[:, None, :] + w_pos_LxD[None]  # every (token, position) embedding
         rows_BxL = tokens_BxL * n_l + jnp.arange(n_l)[None, :]
-        resid_BxLxD = jnp.take(table_VLxD, rows_BxL, axis=0)
+        resid_BxLxD = jnp.take(table_VxLxD.reshape(self.n_vocab * n_l, cfg.d_model), rows_BxL, axis=0)
         self.sow("intermediates", "embed", resid_BxLxD)
+        pre, post = cfg.block in ("pre_ln", "ln_residual"), cfg.block == "post_ln"
         for layer in range(cfg.n_layers):
             last = layer == cfg.n_layers - 1
             block = f"block_{layer}"
-            ln_attn = nn.LayerNorm(name=f"{block}_ln_attn") if cfg.layer_norm else (lambda h: h)
-            n_q = 1 if last else n_l
+            ln_attn, ln_mlp = self.layer_norm(f"{block}_ln_attn"), self.layer_norm(f"{block}_ln_mlp")
+            n_q = self.n_answers if last else n_l
             attention = Attention(cfg, name=f"{block}_attn")
             heads = ablate.get("heads") if last else None
-            if layer == 0:
-                out_BxQxD = attention(resid_BxLxD, n_q, tokens_BxL, ln_attn(table_VxLxD), heads=heads)
+            if layer == 0:  # the first block reads (token, position) table rows: its projections run per row
+                table_in = ln_attn(table_VxLxD) if pre else table_VxLxD
+                out_BxQxD = attention(resid_BxLxD, n_q, tokens_BxL, table_in, heads=heads)
+                base_table = table_in if cfg.block == "ln_residual" else table_VxLxD
+                base_BxQxD = jnp.take(base_table.reshape(self.n_vocab * n_l, cfg.d_model), rows_BxL[:, n_l - n_q:],
+                                      axis=0)
             else:
-                out_BxQxD = attention(ln_attn(resid_BxLxD), n_q, heads=heads)
-            if layer == 0:  # gather only the positions this block writes
-                resid_BxQxD = jnp.take(table_VLxD, rows_BxL[:, n_l - n_q :], axis=0) + out_BxQxD
-            else:
-                resid_BxQxD = resid_BxLxD[:, n_l - n_q :] + out_BxQxD
+                attn_in = ln_attn(resid_BxLxD) if pre else resid_BxLxD
+                out_BxQxD = attention(attn_in, n_q, heads=heads)
+                base_BxQxD = (attn_in if cfg.block == "ln_residual" else resid_BxLxD)[:, n_l - n_q:]
+            resid_BxQxD = base_BxQxD + out_BxQxD
+            if post:
+                resid_BxQxD = ln_attn(resid_BxQxD)
             self.sow("intermediates", f"{block}_resid_mid", resid_BxQxD)
-            h_BxQxD = nn.LayerNorm(name=f"{block}_ln_mlp")(resid_BxQxD) if cfg.layer_norm else resid_BxQxD
             neurons = ablate.get("neurons") if last else None
-            resid_BxLxD = resid_BxQxD + FeedForward(cfg, name=f"{block}_mlp")(h_BxQxD, neurons)
+            resid_BxLxD = resid_BxQxD + FeedForward(cfg, name=f"{block}_mlp")(ln_mlp(resid_BxQxD) if pre else resid_BxQxD,
+                                                                             neurons)
+            if post:
+                resid_BxLxD = ln_mlp(resid_BxLxD)
             self.sow("intermediates", f"{block}_resid_post", resid_BxLxD)
-        final_BxD = resid_BxLxD[:, -1]
-        if cfg.layer_norm:
-            final_BxD = nn.LayerNorm(name="ln_final")(final_BxD)
+        final_BxAxD = self.layer_norm("ln_final")(resid_BxLxD) if pre else resid_BxLxD
         w_U_DxC = self.param("W_U", initializer(cfg, "W_U", "unembedding", cfg.d_model, 1 / math.sqrt(self.n_vocab)),
                              (cfg.d_model, self.n_classes))
-        return final_BxD @ w_U_DxC
+        return final_BxAxD @ w_U_DxC

@@ -4,8 +4,9 @@
     references.load("pair_modadd_notebook_log")   # the PAIR main notebook's printed training log
     references.SOURCES["pair_parity_sweep"]        # where a file's numbers come from
 
-Every file was written by `python -m lab.references.extract_pair PATH` from PAIR-code/ai-explorables
-at commit 64ac8eb; nothing here is a lab result.
+The PAIR files were written by `python -m lab.references.extract_pair PATH` from PAIR-code/ai-explorables
+at commit 64ac8eb; the papers' numbers were copied by hand from the files SOURCES names. Nothing here is a
+lab result.
 """
 
 from __future__ import annotations
@@ -31,6 +32,19 @@ SOURCES = {
                                 "printed log (seed 86; every 30 steps)",
     "pair_parity_sweep": f"{REPO}: source/grokking/sweep-sparse-parity/data__hypers_sparse_parity_v4.csv, the "
                          "1,125-model sweep (max test/train loss ratio, min train and test loss per model)",
+    "paper_numbers": "the papers' own numbers, one row each: grokfast = ironjr/grokfast @ 93b2248 README.md "
+                     "L176-191 (iterations to 95% validation accuracy, one seed); nanda demo = TransformerLens "
+                     "demos/Grokking_Demo.ipynb (@ 1f8224d) In[20]'s printed log (test loss first below 1 between "
+                     "epochs 13,699 and 13,799) and demo_run_2 its later plotted arrays (epoch 10,200); nanda repo = "
+                     "progress-measures-paper's saved train-fraction-0.3 run (epoch 7,583); michaud = "
+                     "ejmichaud/quantization-model @ 4f4f1a2: theory alpha_N = 0.4, alpha_S = 0.4 / 1.4, and the "
+                     "fits of notebooks/scaling-exp-vs-zipf-exp.ipynb at Zipf exponent 1.4 (alpha_N 0.33-0.38, "
+                     "alpha_S ~0.35; steps to learn a subtask ~ p^-0.81)",
+    "nanda_demo_log": "TransformerLens demos/Grokking_Demo.ipynb @ 1f8224d, In[20]: the printed train and test "
+                      "loss of its run (float64 loss; 21 of the 250 printed epochs, every one around the drop)",
+    "stablemax_fig1": "LucasPrietoAl/grokking-at-the-edge-of-numerical-stability @ 0cc9e8d, paper_plots.ipynb: "
+                      "figure 1's StableMax test accuracy, READ OFF the saved plot (logged every 5,000 steps; "
+                      "approximate to about 0.01). The repository commits no logged numbers",
 }
 
 

@@ -32,6 +32,7 @@ from lab.analysis import (
     trajectories,
 )
 from lab.checkpoints import open_run
+from lab.config import REFERENCES
 from lab.errors import LabError
 from lab.plots import plot_curves
 from lab.report import figures, model_figures, reference_report
@@ -65,9 +66,12 @@ _spectrum_jit = jax.jit(_spectrum, static_argnums=(1, 2))
 class Report(NeuronFigures):
     """The state of one report: the run, the representative model and its params at each saved step."""
 
-    def __init__(self, run_dir: str | Path, model: int | None = None):
+    def __init__(self, run_dir: str | Path, model: int | None = None, reference: str | None = None):
         self.run = open_run(run_dir)
         self.metrics, self.grid, self.spec = self.run.metrics, self.run.grid, self.run.spec
+        if reference is not None and reference not in REFERENCES:
+            raise LabError(f"--reference {reference!r} is not known; choose one of {', '.join(REFERENCES)}")
+        self.against = reference or self.spec.reference
         self.out = self.run.path / "report"
         if model is None:
             self.model = representative_model(self.metrics)
@@ -231,10 +235,11 @@ class Report(NeuronFigures):
                 f"reached {GROK_RATIO:g}); look for where the boundaries between the phases run.{rows}")
 
     def reference(self, path: Path) -> str:
-        if not self.spec.reference:
-            raise Skip("the spec names no published runs to compare with (reference = \"...\" in the spec)")
-        lines = reference_report.compare(self, path)
-        source = reference_report.AGAINST[self.spec.reference]
+        if not self.against:
+            raise Skip("the spec names no published runs to compare with (reference = \"...\" in the spec, or "
+                       "lab report --reference NAME)")
+        lines = reference_report.compare(self, path, self.against)
+        source = reference_report.AGAINST[self.against]
         return (f"This run beside {source} (lab/references/, with their sources). One line per measure:\n\n"
                 + "\n".join(f"- {line}" for line in lines))
 
@@ -323,17 +328,19 @@ def write_index(report: Report, entries: list[Entry]) -> Path:
     return path
 
 
-def build_report(run_dir: str | Path, model: int | None = None) -> Path:
+def build_report(run_dir: str | Path, model: int | None = None, reference: str | None = None) -> Path:
     """Draw the figures of a run into DIR/report and write DIR/report/index.md; return the index's path.
 
     Args:
         run_dir: a run directory written by `lab sweep`.
         model: the model for the one-model figures (default: the highest final test accuracy).
+        reference: published numbers to hold the run against (a name of lab.config.REFERENCES; default: the
+            spec's `reference`).
 
     Raises:
         LabError: run_dir is not a run, or model is not one of its models.
     """
-    report = Report(run_dir, model)
+    report = Report(run_dir, model, reference)
     report.out.mkdir(exist_ok=True)
     entries = [_draw(report, file, title, draw) for file, (title, draw) in FIGURES.items()]
     return write_index(report, entries)

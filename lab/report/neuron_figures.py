@@ -112,7 +112,11 @@ def plot_heuristic_emergence(shares: pd.DataFrame, own_metrics: pd.DataFrame, ab
     """
     fig, (ax, ax_b) = plt.subplots(1, 2, figsize=(13, 4.5))
     families = [f for f in FAMILIES if f in shares and shares[f].max() > 0]
-    ax.stackplot(shares.step, *[shares[f] for f in families], labels=families, alpha=0.85)
+    if families:
+        ax.stackplot(shares.step, *[shares[f] for f in families], labels=families, alpha=0.85)
+    else:  # a stackplot of nothing fails; say so on the figure
+        ax.text(0.5, 0.5, "no live neuron matches a heuristic at any checkpoint", ha="center", va="center",
+                transform=ax.transAxes)
     ax.set(xscale="symlog", xlabel="step", ylabel="share of live neurons matching a heuristic", ylim=(0, 1),
            title="heuristics over training")
     twin = ax.twinx()

@@ -18,6 +18,7 @@ import pandas as pd
 
 from lab import references
 from lab.analysis import pair
+from lab.report import paper_references
 from lab.report.figures import PHASE_COLORS, draw_phase_classes, save_figure
 from lab.report.phases import CLASSES, classify, classify_numbers, majority_by_setting, phase_table
 
@@ -227,12 +228,12 @@ def _cfgs(report, model: int):
     return cfg.model, cfg.task
 
 
-COMPARISONS = {"pair_modadd": modadd, "pair_circle": circle, "pair_parity": parity}
+COMPARISONS = {"pair_modadd": modadd, "pair_circle": circle, "pair_parity": parity, **paper_references.COMPARISONS}
 AGAINST = {"pair_modadd": "the PAIR notebook's printed log and the page's 450 runs",  # what each is compared with
            "pair_circle": "the five-neuron notebook's printed log",
-           "pair_parity": "the page's 1,125-model sweep"}
+           "pair_parity": "the page's 1,125-model sweep", **paper_references.AGAINST}
 
 
-def compare(report, path: Path) -> list[str]:
-    """Draw the comparison of the report's run with its spec's reference into path; one line per measure."""
-    return COMPARISONS[report.spec.reference](report, Path(path))
+def compare(report, path: Path, reference: str | None = None) -> list[str]:
+    """Draw the comparison of the report's run with a reference (default: its spec's) into path; one line per measure."""
+    return COMPARISONS[reference or report.spec.reference](report, Path(path))

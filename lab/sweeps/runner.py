@@ -43,6 +43,8 @@ def _metrics_rows(step: int, models: tuple[int, ...], metrics: dict[str, np.ndar
             per_MxT = np.asarray(metrics[key])
             for t, name in enumerate(groups):
                 table[f"{key[:-6]}_{name}"] = per_MxT[:, t]
+    if "test_loss_zipf" in metrics:
+        table["test_loss_zipf"] = np.asarray(metrics["test_loss_zipf"])
     table.insert(0, "model", models)
     table.insert(0, "step", step)
     return table

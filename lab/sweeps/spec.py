@@ -128,7 +128,12 @@ def _variants(raw: Any) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
         if not isinstance(fields, dict) or not fields:
             raise SpecError(f"sweep.variants.{variant} must be a non-empty table of \"section.key\" = value lines")
         try:
-            out.append((str(variant), tuple((k, coerce(k, v)) for k, v in _flatten(fields).items())))
+            flat = _flatten(fields)
+            for dotted in TABLE_FIELDS:  # a variant's table ("model.init_overrides" = {W_E = ...}) sets the whole table
+                entries = {k[len(dotted) + 1:]: flat.pop(k) for k in list(flat) if k.startswith(dotted + ".")}
+                if entries:
+                    flat[dotted] = entries
+            out.append((str(variant), tuple((k, coerce(k, v)) for k, v in flat.items())))
         except SpecError as e:
             hint = (" (a variant name with a dot must be quoted: [sweep.variants.\"name.with.dot\"])"
                     if "fields start with" in str(e) else "")

@@ -9,13 +9,15 @@ import jax.numpy as jnp
 from lab.config import TaskConfig
 from lab.tasks.composition import make_composition, skill_subsets, skill_tuples
 from lab.tasks.data import Data
-from lab.tasks.modular import all_pairs, make_modular, modular_size
-from lab.tasks.multitask_parity import make_multitask_parity, task_subsets, zipf_probs
-from lab.tasks.parity import make_parity
+from lab.tasks.modular import all_pairs, eos_token, make_modular, modular_size, token_sequences
+from lab.tasks.multitask_parity import fresh_multitask_parity, make_multitask_parity, task_subsets, zipf_probs
+from lab.tasks.parity import fresh_parity, make_parity
 
 __all__ = [
     "Data",
     "all_pairs",
+    "eos_token",
+    "fresh_batch",
     "input_dtype",
     "input_shape",
     "make_composition",
@@ -28,6 +30,7 @@ __all__ = [
     "skill_subsets",
     "skill_tuples",
     "task_subsets",
+    "token_sequences",
     "zipf_probs",
 ]
 
@@ -60,6 +63,19 @@ def make_data(
     raise ValueError(f"unknown task.name {cfg.name!r}")
 
 
+def fresh_batch(cfg: TaskConfig, data_key: jax.Array, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+    """n fresh training examples (inputs, labels) of a parity task, drawn with key (task.fresh_samples).
+
+    data_key is the model's data key: it fixes multitask parity's subtasks, so fresh examples ask the
+    same questions as the model's test set.
+    """
+    if cfg.name == "parity":
+        return fresh_parity(cfg, key, n)
+    if cfg.name == "multitask_parity":
+        return fresh_multitask_parity(cfg, data_key, key, n)
+    raise ValueError(f"task.fresh_samples is not implemented for task.name {cfg.name!r}")
+
+
 def n_train_max(cfg: TaskConfig, max_train_frac: float) -> int:
     """Static row count of x_train for a group whose largest train fraction is max_train_frac.
 
@@ -72,9 +88,9 @@ def n_train_max(cfg: TaskConfig, max_train_frac: float) -> int:
 
 
 def input_shape(cfg: TaskConfig, as_tokens: bool) -> tuple[int, ...]:
-    """Per-example input shape: (3,) tokens or (2,) operands, (n_bits,) or (n_tasks + n_bits,)."""
+    """Per-example input shape: (task.n_ctx,) tokens or (2,) operands, (n_bits,) or (n_tasks + n_bits,)."""
     if cfg.is_table:
-        return (3,) if as_tokens else (2,)
+        return (cfg.n_ctx,) if as_tokens else (2,)
     if cfg.name == "parity":
         return (cfg.n_bits,)
     return (cfg.n_tasks + cfg.n_bits,)

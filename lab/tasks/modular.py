@@ -47,7 +47,7 @@ def all_pairs(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
     """Every example of a modular task, in a fixed order.
 
     The order is row-major over (a, b) in [0, p)^2, keeping only pairs with a <= b when
-    cfg.symmetric and only pairs with b != 0 for "x/y" (where a/b = a * b^(p-2) mod p).
+    cfg.symmetric and only pairs with b != 0 for "x/y" (where a/b = a * b^(p-2) mod p) or cfg.nonzero_y.
 
     Args:
         cfg: the task config (name "modular").
@@ -62,7 +62,7 @@ def all_pairs(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
     keep_M = np.ones(a_M.shape, dtype=bool)
     if cfg.symmetric:
         keep_M &= a_M <= b_M
-    if cfg.op == "x/y":
+    if cfg.op == "x/y" or cfg.nonzero_y:
         keep_M &= b_M != 0
     a_N, b_N = a_M[keep_M], b_M[keep_M]
     if cfg.name == "integer":  # the result itself, shifted so that the smallest result is class 0
@@ -70,6 +70,21 @@ def all_pairs(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
     else:
         y_N = _OPS[cfg.op](a_N, b_N, p) % p
     return np.stack([a_N, b_N], axis=1).astype(np.int32), y_N.astype(np.int32)
+
+
+def token_sequences(cfg: TaskConfig, ab_Nx2: jax.Array, y_N: jax.Array) -> jax.Array:
+    """A transformer's tokens [N, L] for operand pairs (task.sequence; numbers 0..p-1, "=" p, op p+1, <eos> p+2)."""
+    n = ab_Nx2.shape[0]
+    eq_N, op_N, eos_N = (jnp.full((n,), cfg.p + i, jnp.int32) for i in range(3))
+    a_N, b_N = ab_Nx2[:, 0], ab_Nx2[:, 1]
+    columns = {"a_b_eq": (a_N, b_N, eq_N), "a_op_b_eq": (a_N, op_N, b_N, eq_N),
+               "eos_a_op_b_eq_c": (eos_N, a_N, op_N, b_N, eq_N, y_N)}[cfg.sequence]
+    return jnp.stack(columns, axis=1).astype(jnp.int32)
+
+
+def eos_token(cfg: TaskConfig) -> int:
+    """The <eos> token's id (the second answer of task.sequence = "eos_a_op_b_eq_c")."""
+    return cfg.p + 2
 
 
 def make_modular(
@@ -86,21 +101,18 @@ def make_modular(
         key: a PRNG key for the permutation.
         train_frac: fraction of the N examples used for training; may be a traced scalar.
         n_train_max: static row count of x_train, >= every n_train it will be used with.
-        as_tokens: inputs are token sequences [a, b, p] (p is "=", vocab p + 1) instead of [a, b].
+        as_tokens: inputs are token sequences (`token_sequences`: by default [a, b, p], p is "=") instead of [a, b].
 
     Returns:
         Data with x_train [n_train_max, D] (rows past n_train have w_train = 0) and x_test the
         whole permuted table [N, D] with w_test = 1 exactly on the rows not trained on;
-        D = 3 if as_tokens else 2. t_train and t_test are zeros.
+        D = task.n_ctx if as_tokens else 2. t_train and t_test are zeros.
     """
     ab_Nx2, y_N = all_pairs(cfg)
     n_all = y_N.shape[0]
     if not 1 <= n_train_max <= n_all:
         raise ValueError(f"n_train_max must be in [1, {n_all}] (got {n_train_max})")
-    x_NxD = jnp.asarray(ab_Nx2)
-    if as_tokens:
-        eq_Nx1 = jnp.full((n_all, 1), cfg.p, dtype=jnp.int32)
-        x_NxD = jnp.concatenate([x_NxD, eq_Nx1], axis=1)
+    x_NxD = token_sequences(cfg, jnp.asarray(ab_Nx2), jnp.asarray(y_N)) if as_tokens else jnp.asarray(ab_Nx2)
     perm_N = jax.random.permutation(key, n_all)
     n_train = jnp.round(jnp.asarray(train_frac, jnp.float32) * n_all)
     n_train = jnp.clip(n_train, 0, n_train_max).astype(jnp.int32)

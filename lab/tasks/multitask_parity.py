@@ -8,7 +8,7 @@ import numpy as np
 
 from lab.config import TaskConfig
 from lab.tasks.data import Data
-from lab.tasks.parity import to_pm1
+from lab.tasks.parity import code_bits
 
 
 def zipf_probs(n_tasks: int, exponent: float) -> np.ndarray:
@@ -48,14 +48,26 @@ def _examples(cfg: TaskConfig, key: jax.Array, task_N: jax.Array, subset_TxK: ja
     read_NxK = jnp.take_along_axis(bits01_NxB, subset_TxK[task_N], axis=1)
     y_N = (jnp.sum(read_NxK, axis=1) % 2).astype(jnp.int32)
     onehot_NxT = jax.nn.one_hot(task_N, cfg.n_tasks, dtype=jnp.float32)
-    x_NxD = jnp.concatenate([onehot_NxT, to_pm1(bits01_NxB)], axis=1)
+    x_NxD = jnp.concatenate([onehot_NxT, code_bits(cfg, bits01_NxB)], axis=1)
     return x_NxD, y_N
+
+
+def _zipf_tasks(cfg: TaskConfig, key: jax.Array, n: int) -> jax.Array:
+    """n task ids drawn i.i.d. with the Zipf frequencies, int32 [n]."""
+    logp_T = jnp.log(jnp.asarray(zipf_probs(cfg.n_tasks, cfg.zipf_exponent), jnp.float32))
+    return jax.random.categorical(key, logp_T, shape=(n,)).astype(jnp.int32)
+
+
+def fresh_multitask_parity(cfg: TaskConfig, data_key: jax.Array, key: jax.Array, n: int):
+    """n fresh examples (inputs, labels) of the subtasks `task_subsets(cfg, data_key)` defines: infinite data."""
+    k_task, k_bits = jax.random.split(key)
+    return _examples(cfg, k_bits, _zipf_tasks(cfg, k_task, n), task_subsets(cfg, data_key))
 
 
 def make_multitask_parity(cfg: TaskConfig, key: jax.Array) -> Data:
     """A multitask sparse parity dataset.
 
-    Input = concat(one_hot(task, n_tasks), bits in {-1, +1}^n_bits) as float32; the label is 1
+    Input = concat(one_hot(task, n_tasks), bits in {-1, +1}^n_bits, or {0, 1} with task.bits = "01") as float32; the label is 1
     iff the product of the task's k bits (see `task_subsets`) is -1. Training tasks are drawn
     i.i.d. with `zipf_probs(n_tasks, zipf_exponent)`; test tasks are uniform and balanced
     (task ids cycle through 0 .. n_tasks - 1, then are shuffled), so every task has
@@ -72,8 +84,7 @@ def make_multitask_parity(cfg: TaskConfig, key: jax.Array) -> Data:
     """
     subset_TxK = task_subsets(cfg, key)
     k_task_tr, k_task_te, k_bits_tr, k_bits_te = jax.random.split(jax.random.fold_in(key, 1), 4)
-    logp_T = jnp.log(jnp.asarray(zipf_probs(cfg.n_tasks, cfg.zipf_exponent), jnp.float32))
-    task_tr_N = jax.random.categorical(k_task_tr, logp_T, shape=(cfg.n_train,)).astype(jnp.int32)
+    task_tr_N = _zipf_tasks(cfg, k_task_tr, cfg.n_train)
     task_te_N = jax.random.permutation(k_task_te, jnp.arange(cfg.n_test, dtype=jnp.int32) % cfg.n_tasks)
     x_tr, y_tr = _examples(cfg, k_bits_tr, task_tr_N, subset_TxK)
     x_te, y_te = _examples(cfg, k_bits_te, task_te_N, subset_TxK)

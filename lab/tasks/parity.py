@@ -34,6 +34,22 @@ def to_pm1(bits01_NxB: jax.Array) -> jax.Array:
     return (1 - 2 * bits01_NxB).astype(jnp.float32)
 
 
+def code_bits(cfg: TaskConfig, bits01_NxB: jax.Array) -> jax.Array:
+    """The model's input for {0, 1} bits: +-1 (bit 1 is -1) or, with cfg.bits = "01", the bits as floats."""
+    return to_pm1(bits01_NxB) if cfg.bits == "pm1" else bits01_NxB.astype(jnp.float32)
+
+
+def _label(cfg: TaskConfig, bits01_NxB: jax.Array) -> jax.Array:
+    """1 where the first k bits hold an odd number of 1s, int32 [N]."""
+    return (jnp.sum(bits01_NxB[:, : cfg.k], axis=1) % 2).astype(jnp.int32)
+
+
+def fresh_parity(cfg: TaskConfig, key: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+    """n fresh i.i.d. examples (inputs [n, n_bits], labels [n]): infinite data, one draw per step."""
+    bits01_NxB = jax.random.bernoulli(key, 0.5, (n, cfg.n_bits)).astype(jnp.int32)
+    return code_bits(cfg, bits01_NxB), _label(cfg, bits01_NxB)
+
+
 def make_parity(cfg: TaskConfig, key: jax.Array) -> Data:
     """A sparse parity dataset: label 1 iff the first k bits hold an odd number of 1s.
 
@@ -51,8 +67,8 @@ def make_parity(cfg: TaskConfig, key: jax.Array) -> Data:
     """
     n_tr, n_te = cfg.n_train, cfg.n_test
     bits01_NxB = random_bits01(key, n_tr + n_te, cfg.n_bits)
-    y_N = (jnp.sum(bits01_NxB[:, : cfg.k], axis=1) % 2).astype(jnp.int32)
-    x_NxB = to_pm1(bits01_NxB) if cfg.bits == "pm1" else bits01_NxB.astype(jnp.float32)
+    y_N = _label(cfg, bits01_NxB)
+    x_NxB = code_bits(cfg, bits01_NxB)
     return Data(
         x_train=x_NxB[:n_tr],
         y_train=y_N[:n_tr],

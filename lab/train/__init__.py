@@ -9,19 +9,17 @@
 from lab.train.loop import Programs, build_programs, chunk_of_steps, run_chunks
 from lab.train import memory, sharding
 from lab.train.losses import accuracy, per_example_loss, weighted_mean
+from lab.train.keys import data_key, epoch_key, model_key, step_key
 from lab.train.optim import make_optimizer
 from lab.train.step import (
     METRICS,
     HParams,
     TrainState,
-    data_key,
     evaluate,
     hparams_of,
     init_state,
     make_data,
-    model_key,
     precision_scope,
-    step_key,
     train_step,
     weight_norm,
 )
@@ -29,7 +27,7 @@ from lab.train.step import (
 __all__ = [
     "memory", "sharding",
     "METRICS", "HParams", "Programs", "TrainState", "accuracy", "build_programs", "chunk_of_steps",
-    "data_key", "evaluate", "hparams_of", "init_state", "make_data", "make_optimizer", "model_key", "per_example_loss",
+    "data_key", "epoch_key", "evaluate", "hparams_of", "init_state", "make_data", "make_optimizer", "model_key", "per_example_loss",
     "precision_scope",
     "run_chunks", "step_key", "train_step", "weight_norm", "weighted_mean",
 ]

@@ -51,9 +51,10 @@ def grokfast_ema(alpha: Any = 0.98, lamb: Any = 2.0) -> optax.GradientTransforma
 
 
 class GrokfastMaState(NamedTuple):
-    """The last `window` gradients (a ring buffer [window, ...] per leaf) and the step count."""
+    """The last `window` gradients (a ring buffer [window, ...] per leaf), their running sum and the step count."""
 
     buffer: Any
+    total: Any
     count: jax.Array
 
 
@@ -61,20 +62,23 @@ def grokfast_ma(window: int = 100, lamb: Any = 5.0) -> optax.GradientTransformat
     """Grokfast-MA: g <- g + lamb mean(last `window` gradients, this one included).
 
     As the reference implementation (warmup=True), the gradient passes unchanged until the window
-    is full. The buffer holds window x the parameters: mind memory for large models.
+    is full. The buffer holds window x the parameters: mind memory for large models. The mean is a
+    running sum (the new gradient in, the one leaving the window out), so a step reads one slot of the
+    buffer rather than all of it; it equals the window's mean up to float rounding.
     """
 
     def init(params):
         buffer = jax.tree.map(lambda w: jnp.zeros((window, *w.shape), w.dtype), params)
-        return GrokfastMaState(buffer, jnp.zeros((), jnp.int32))
+        return GrokfastMaState(buffer, jax.tree.map(jnp.zeros_like, params), jnp.zeros((), jnp.int32))
 
     def update(updates, state, params=None):
         del params
         slot = state.count % window
+        total = jax.tree.map(lambda t, b, g: t - b[slot] + g, state.total, state.buffer, updates)
         buffer = jax.tree.map(lambda b, g: b.at[slot].set(g), state.buffer, updates)
         full = state.count + 1 >= window
-        out = jax.tree.map(lambda g, b: jnp.where(full, g + lamb * jnp.mean(b, axis=0), g), updates, buffer)
-        return out, GrokfastMaState(buffer, state.count + 1)
+        out = jax.tree.map(lambda g, t: jnp.where(full, g + lamb * (t / window), g), updates, total)
+        return out, GrokfastMaState(buffer, total, state.count + 1)
 
     return optax.GradientTransformation(init, update)
 

@@ -16,11 +16,14 @@ from lab.config import TrainConfig
 from lab.train.grad_transforms import add_l1_decay, grokfast_ema, grokfast_ma, orthogonal_gradient
 
 
-def _warmup(lr: Any, warmup_steps: int):
-    """Linear warmup from lr / warmup_steps to lr over warmup_steps updates, then constant."""
+def _warmup(lr: Any, warmup_steps: int, from_zero: bool = False):
+    """Linear warmup over warmup_steps updates, then constant: update n (from 0) has lr * min((n + 1) / warmup, 1),
+    or with from_zero lr * min(n / warmup, 1), whose first update has lr 0 (torch's LambdaLR(min(step / 10, 1))
+    stepped after the optimizer, as Nanda et al. and Power et al. warm up)."""
     if warmup_steps == 0:
         return lr
-    return lambda count: lr * jnp.minimum(1.0, (count + 1) / warmup_steps)
+    shift = 0 if from_zero else 1
+    return lambda count: lr * jnp.minimum(1.0, (count + shift) / warmup_steps)
 
 
 def _gradient_pieces(cfg: TrainConfig, alpha: Any, lamb: Any) -> list[optax.GradientTransformation]:
@@ -50,7 +53,7 @@ def make_optimizer(cfg: TrainConfig, lr: Any = None, weight_decay: Any = None, g
         numbers["grokfast_lambda"] = cfg.grokfast_lambda if grokfast_lambda is None else grokfast_lambda
 
     def factory(learning_rate, weight_decay, grokfast_alpha=None, grokfast_lambda=None):
-        schedule = _warmup(learning_rate, cfg.warmup_steps)
+        schedule = _warmup(learning_rate, cfg.warmup_steps, cfg.warmup_from_zero)
         pieces = _gradient_pieces(cfg, grokfast_alpha, grokfast_lambda)
         decay = add_l1_decay(weight_decay) if cfg.decay == "l1" else optax.add_decayed_weights(weight_decay)
         if cfg.optimizer == "adamw":

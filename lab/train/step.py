@@ -14,6 +14,8 @@ import numpy as np
 
 from lab import models, tasks
 from lab.config import PER_MODEL_FIELDS, Spec
+from lab.train.batches import train_batch
+from lab.train.keys import data_key, model_key
 from lab.train.losses import accuracy, collapsed, per_example_loss, weighted_mean
 from lab.train.optim import make_optimizer
 
@@ -50,24 +52,6 @@ class TrainState(NamedTuple):
     step: jax.Array
 
 
-_ROOT = 0  # every key of the lab comes from jax.random.key(_ROOT)
-
-
-def model_key(seed: jax.Array) -> jax.Array:
-    """The key of a model seed: root -> fold_in('models') -> fold_in(seed)."""
-    return jax.random.fold_in(jax.random.fold_in(jax.random.key(_ROOT), 0), seed)
-
-
-def data_key(data_seed: jax.Array) -> jax.Array:
-    """The key of a data seed: root -> fold_in('data') -> fold_in(data_seed)."""
-    return jax.random.fold_in(jax.random.fold_in(jax.random.key(_ROOT), 1), data_seed)
-
-
-def step_key(seed: jax.Array, step: jax.Array) -> jax.Array:
-    """The key of one training step of one model (minibatch sampling)."""
-    return jax.random.fold_in(jax.random.fold_in(model_key(seed), 1), step)
-
-
 def init_state(spec: Spec, hp: HParams) -> TrainState:
     """Fresh parameters and optimizer state of one model."""
     init_key = jax.random.fold_in(model_key(hp.seed), 0)
@@ -93,8 +77,23 @@ def make_data(spec: Spec, hp: HParams, n_train_max: int) -> tasks.Data:
 
 
 def _loss(spec: Spec, params, x, y_B, w_B) -> jax.Array:
-    logits_BxC = models.apply(params, x, spec.model, spec.task)
-    return weighted_mean(loss_of(spec, logits_BxC, y_B), w_B)
+    return weighted_mean(answer_loss(spec, params, x, y_B)[0], w_B)
+
+
+def answer_loss(spec: Spec, params, x, y_B: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(loss [B], accuracy [B], the answer's logits [B, C]) of one model on a batch.
+
+    With task.sequence = "eos_a_op_b_eq_c" the loss is the mean over the answer and the <eos> after it, and
+    an example is right when both are (Power et al.); otherwise they are the answer's own.
+    """
+    if spec.task.n_answers == 1:
+        logits_BxC = models.apply(params, x, spec.model, spec.task)
+        return loss_of(spec, logits_BxC, y_B), accuracy(logits_BxC, y_B), logits_BxC
+    logits_BxAxC = models.apply_answers(params, x, spec.model, spec.task)
+    y_BxA = jnp.stack([y_B, jnp.full_like(y_B, tasks.eos_token(spec.task))], axis=1)
+    loss_AxB = jnp.stack([loss_of(spec, logits_BxAxC[:, a], y_BxA[:, a]) for a in range(y_BxA.shape[1])])
+    acc_AxB = jnp.stack([accuracy(logits_BxAxC[:, a], y_BxA[:, a]) for a in range(y_BxA.shape[1])])
+    return jnp.mean(loss_AxB, axis=0), jnp.min(acc_AxB, axis=0), logits_BxAxC[:, 0]
 
 
 def loss_of(spec: Spec, logits_BxC: jax.Array, y_B: jax.Array) -> jax.Array:
@@ -104,13 +103,8 @@ def loss_of(spec: Spec, logits_BxC: jax.Array, y_B: jax.Array) -> jax.Array:
 
 
 def train_step(spec: Spec, state: TrainState, data: tasks.Data, hp: HParams) -> tuple[TrainState, jax.Array]:
-    """One optimizer update of one model on its full training set or on a sampled minibatch."""
-    if spec.train.batch_size:
-        n_real = jnp.sum(data.w_train).astype(jnp.int32)
-        idx_B = jax.random.randint(step_key(hp.seed, state.step), (spec.train.batch_size,), 0, n_real)
-        x, y_B, w_B = data.x_train[idx_B], data.y_train[idx_B], jnp.ones(idx_B.shape, jnp.float32)
-    else:
-        x, y_B, w_B = data.x_train, data.y_train, data.w_train
+    """One optimizer update of one model on its full training set, a minibatch or fresh samples (`train_batch`)."""
+    x, y_B, w_B = train_batch(spec, data, hp.seed, hp.data_seed, state.step)
     loss, grads = jax.value_and_grad(lambda p: _loss(spec, p, x, y_B, w_B))(state.params)
     optimizer = make_optimizer(spec.train)  # its hyperparameters are read from opt_state
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -129,16 +123,17 @@ METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "weight_norm", "t
 def evaluate(spec: Spec, params, data: tasks.Data) -> dict[str, jax.Array]:
     """Train and test loss and accuracy (over real examples), the weight norm of one model,
     train_collapse (the fraction of training examples whose float32 loss is exactly 0), and
-    test_loss_tasks / test_acc_tasks with one entry per `task.test_groups` (when it has any)."""
+    test_loss_tasks / test_acc_tasks with one entry per `task.test_groups` (when it has any); for multitask
+    parity test_loss_zipf, the subtasks' test losses weighted by their Zipf frequencies (the loss Michaud
+    et al. fit, where the test set's own mean weights every subtask alike)."""
     out = {"weight_norm": weight_norm(params)}
     for split, x, y_B, w_B in (
         ("train", data.x_train, data.y_train, data.w_train),
         ("test", data.x_test, data.y_test, data.w_test),
     ):
-        logits_BxC = models.apply(params, x, spec.model, spec.task)
-        loss_B = loss_of(spec, logits_BxC, y_B)
+        loss_B, acc_B, logits_BxC = answer_loss(spec, params, x, y_B)
         out[f"{split}_loss"] = weighted_mean(loss_B, w_B)
-        out[f"{split}_acc"] = weighted_mean(accuracy(logits_BxC, y_B), w_B)
+        out[f"{split}_acc"] = weighted_mean(acc_B, w_B)
         if split == "train":
             out["train_collapse"] = weighted_mean(collapsed(logits_BxC, y_B, spec.train.loss, spec.train.prob_clip), w_B)
     if spec.task.test_groups:  # per subtask or tuple size (data.t_test): test loss and accuracy, [T]
@@ -148,4 +143,7 @@ def evaluate(spec: Spec, params, data: tasks.Data) -> dict[str, jax.Array]:
         loss_B = loss_of(spec, logits_BxC, data.y_test)
         out["test_loss_tasks"] = loss_B @ w_BxT / count_T
         out["test_acc_tasks"] = accuracy(logits_BxC, data.y_test) @ w_BxT / count_T
+        if spec.task.name == "multitask_parity":  # the loss a Zipf-drawn test example has on average
+            p_T = jnp.asarray(tasks.zipf_probs(spec.task.n_tasks, spec.task.zipf_exponent), out["test_loss_tasks"].dtype)
+            out["test_loss_zipf"] = out["test_loss_tasks"] @ p_T
     return out
