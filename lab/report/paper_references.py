@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lab import references, tasks
+from lab import models, references, tasks
 from lab.analysis.emergence import fit_power_law
 from lab.report.figures import save_figure
 from lab.sweeps.summary import first_step
@@ -37,6 +38,27 @@ def _label(report, model: int) -> str:
     return ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("group",))
 
 
+def _names(report) -> dict[int, str]:
+    """Each model's variant name (or "model N" in a run without variants)."""
+    grid = report.grid.set_index("model")
+    return {m: (grid.variant[m] if "variant" in grid else f"model {m}") for m in grid.index}
+
+
+def _finish(fig, ax, path: Path, threshold: float, lines: list[str], **axes) -> list[str]:
+    """Mark the threshold, label the axes, save the figure and return the comparison's lines."""
+    ax.axhline(threshold, color="gray", lw=0.8)
+    ax.set(**axes)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+    return lines
+
+
+def _n_params(report, model: int) -> int:
+    """A model's parameter count, from its spec's shapes (no arrays are made)."""
+    cfg = report.run.spec_of(model)
+    return models.param_count(jax.eval_shape(lambda: models.init(jax.random.key(0), cfg.model, cfg.task)))
+
+
 def _step(value: float) -> str:
     return "never" if not np.isfinite(value) else f"{int(value):,}"
 
@@ -45,8 +67,8 @@ def grokfast(report, path: Path) -> list[str]:
     """Steps to 95% validation accuracy per run and each filter's speed-up over the baseline, beside the README's."""
     paper, metrics = _paper("grokfast"), report.metrics
     steps = first_steps(metrics, "test_acc", above=0.95)
-    variant = report.grid.set_index("model").variant
-    base = steps[variant[variant == "baseline"].index].median() if "baseline" in set(variant) else np.nan
+    variant = _names(report)
+    base = steps[[m for m, v in variant.items() if v == "baseline"]].median()
     paper_base = paper.loc[("baseline", "steps_to_95"), "value"]
     lines = []
     fig, ax = plt.subplots(figsize=(8, 4.5))
@@ -62,40 +84,32 @@ def grokfast(report, path: Path) -> list[str]:
         line, = ax.plot(curve.step.clip(lower=1), curve.test_acc, label=f"{name} (lab)")
         if np.isfinite(theirs):
             ax.axvline(theirs, color=line.get_color(), ls="--", lw=1, label=f"{name}: paper's 95% step")
-    ax.axhline(0.95, color="gray", lw=0.8)
-    ax.set(xscale="log", xlabel="step", ylabel="test accuracy", title=f"{report.spec.name} against Grokfast's README")
-    ax.legend(fontsize=8)
-    save_figure(fig, path)
-    return lines
+    return _finish(fig, ax, path, 0.95, lines, xscale="log", xlabel="step", ylabel="test accuracy",
+                   title=f"{report.spec.name} against Grokfast's README")
 
 
 def stablemax(report, path: Path) -> list[str]:
     """Test accuracy over training per variant beside figure 1's StableMax curve (read off the plot)."""
-    ref, metrics = references.load("stablemax_fig1"), report.metrics
-    variant = report.grid.set_index("model").get("variant")
+    ref, metrics, names = references.load("stablemax_fig1"), report.metrics, _names(report)
     lines = []
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(ref.step, ref.test_acc, "ko--", label="paper: StableMax (read off figure 1)")
     for model, curve in metrics.groupby("model"):
-        name = variant[model] if variant is not None else f"model {model}"
-        ax.plot(curve.step, curve.test_acc, label=f"{name} (lab)")
+        ax.plot(curve.step, curve.test_acc, label=f"{names[model]} (lab)")
         at = curve.set_index("step").test_acc
         shared = [s for s in (20_000, 30_000, 40_000, 50_000, 60_000, 75_000) if s in at.index]
         both = ", ".join(f"{s // 1000}k {at[s]:.2f}/{ref.set_index('step').test_acc.get(s, np.nan):.2f}"
                          for s in shared)
         lines.append(f"{_label(report, model)}: test accuracy lab/paper at {both}; final {at.iloc[-1]:.3f} at step "
                      f"{int(at.index[-1]):,}; 95% at step {_step(first_steps(curve, 'test_acc', above=0.95).iloc[0])}")
-    ax.set(xlabel="step", ylabel="test accuracy", title=f"{report.spec.name} against Prieto et al.'s figure 1")
-    ax.legend(fontsize=8)
-    save_figure(fig, path)
-    return lines
+    return _finish(fig, ax, path, 0.95, lines, xlabel="step", ylabel="test accuracy",
+                   title=f"{report.spec.name} against Prieto et al.'s figure 1")
 
 
 def nanda(report, path: Path) -> list[str]:
     """The first step with test loss below 1 per model, beside the demo's and the repository's logged runs."""
     paper, log, metrics = _paper("nanda"), references.load("nanda_demo_log"), report.metrics
-    firsts = first_steps(metrics, "test_loss", below=1.0)
-    variant = report.grid.set_index("model").get("variant")
+    firsts, names = first_steps(metrics, "test_loss", below=1.0), _names(report)
     demo = paper.loc[("demo", "test_loss_below_1")]
     lines = [f"published: the demo's run first below 1 between epochs {int(demo.low):,} and {int(demo.high):,}, its "
              f"second run at {int(paper.loc[('demo_run_2', 'test_loss_below_1'), 'value']):,}; the repository's "
@@ -103,16 +117,12 @@ def nanda(report, path: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(log.epoch + 1, log.test_loss, "ko", ms=4, label="demo's printed test loss")
     for model, curve in metrics.groupby("model"):
-        name = variant[model] if variant is not None else f"model {model}"
-        ax.plot(curve.step, curve.test_loss, label=f"{name} (lab) test")
+        ax.plot(curve.step, curve.test_loss, label=f"{names[model]} (lab) test")
         peak = curve.loc[curve.test_loss.idxmax()]
         lines.append(f"{_label(report, model)}: test loss first below 1 at step {_step(firsts[model])}; its peak "
                      f"{peak.test_loss:.1f} at step {int(peak.step):,} (demo: 34.1 at 1,400)")
-    ax.axhline(1.0, color="gray", lw=0.8)
-    ax.set(yscale="log", xlabel="step", ylabel="test loss", title=f"{report.spec.name} against Nanda et al.'s runs")
-    ax.legend(fontsize=8)
-    save_figure(fig, path)
-    return lines
+    return _finish(fig, ax, path, 1.0, lines, yscale="log", xlabel="step", ylabel="test loss",
+                   title=f"{report.spec.name} against Nanda et al.'s runs")
 
 
 def michaud(report, path: Path) -> list[str]:
@@ -121,8 +131,8 @@ def michaud(report, path: Path) -> list[str]:
     paper, metrics, task = _paper("michaud"), report.metrics, report.spec.task
     if "test_loss_zipf" not in metrics:
         raise ValueError("this run logs no test_loss_zipf (a multitask_parity run of this lab version)")
-    widths = report.grid.set_index("model")["model.width"] if "model.width" in report.grid else None
-    n_params = {m: (task.n_tasks + task.n_bits + 1) * w + (w + 1) * 2 for m, w in widths.items()}
+    widths = {m: report.run.spec_of(m).model.width for m in report.grid.model}
+    n_params = {m: _n_params(report, m) for m in widths}
     last = metrics[metrics.step == metrics.step.max()].set_index("model")
     fit_n = fit_power_law([n_params[m] for m in last.index], last.test_loss_zipf)
     widest = max(n_params, key=n_params.get)
