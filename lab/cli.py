@@ -29,16 +29,17 @@ def _distributed(args: argparse.Namespace) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from lab.analysis.summary import format_summary
     from lab.checkpoints import open_run
+    from lab.launch import default_out, run_sweep
     from lab.plots import plot_curves
+    from lab.report.figures import save_figure
     from lab.sweeps import expand, load_spec
-    from lab.sweeps.runner import run_sweep
-    from lab.sweeps.summary import format_summary
 
     if args.coordinator:
         _distributed(args)
     spec = load_spec(args.spec, args.set)
-    out = Path(args.out) if args.out else Path("checkpoints") / spec.name
+    out = Path(args.out) if args.out else default_out(spec)
     groups = expand(spec)
     n_models = sum(g.size for g in groups)
     print(f"{spec.name}: {n_models} models in {len(groups)} group(s), {spec.train.steps} steps -> {out}")
@@ -48,7 +49,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     run = open_run(out)
     print(format_summary(run.metrics, run.grid))
-    figure = plot_curves(run.metrics, run.grid, out / "curves.png", title=spec.name)
+    figure = out / "curves.png"
+    save_figure(plot_curves(run.metrics, run.grid, title=spec.name), figure)
     print(f"results: {out}  (curves: {figure}; in Python: run = lab.open({str(out)!r}))")
     return 0
 

@@ -14,7 +14,7 @@ import pytest
 import lab
 from lab.config import SpecError
 from lab.sweeps import expand
-from lab.sweeps.runner import run_sweep
+from lab.launch.runner import run_sweep
 from lab.sweeps.spec import apply_overrides, spec_from_dict
 from lab.train import build_programs
 from lab.train.grad_transforms import grokfast_ema, grokfast_ma, orthogonal_gradient

@@ -80,7 +80,7 @@ def _numpy_dla(acts_NxF, w_FxC, y_N, scale_N=None):
 
 def test_dla_of_an_mlp_matches_numpy_and_is_zero_for_dead_neurons(planted):
     params, live_L, x, y = planted
-    _, acts = models.apply_with_activations(params, x, PLANTED_CFG, TASK)
+    _, acts = models.run_with_cache(params, x, PLANTED_CFG, TASK)
     acts_NxF = np.asarray(acts["mlp_post_0"], np.float64)
     expected_F = _numpy_dla(acts_NxF, np.asarray(params["W_out"], np.float64), y)
     dla_F = direct_logit_attribution(params, PLANTED_CFG, TASK, x, y, chunk=50)  # 121 rows: padded chunks
@@ -99,7 +99,7 @@ def test_dla_of_a_transformer_matches_numpy_and_adds_up_to_the_logit(layer_norm)
     if layer_norm:
         params["ln_final"]["scale"] = 1 + params["ln_final"]["scale"]
     x, y = complete_dataset(cfg, task)
-    logits_NxC, acts = models.apply_with_activations(params, x, cfg, task)
+    logits_NxC, acts = models.run_with_cache(params, x, cfg, task)
     acts_NxF = np.asarray(acts["block_0_mlp/mlp_post"][:, -1], np.float64)
     resid_NxD = np.asarray(acts["block_0_resid_post"][:, -1], np.float64)
     mid_NxD = np.asarray(acts["block_0_resid_mid"][:, -1], np.float64)

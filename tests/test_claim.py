@@ -12,7 +12,7 @@ import lab
 from lab.checkpoints.claim import LOCK_FILE, claim
 from lab.cli import main
 from lab.errors import LabError
-from lab.sweeps.runner import run_sweep
+from lab.launch.runner import run_sweep
 
 
 def test_a_second_writer_is_refused_while_the_first_lives(spec_factory, tmp_path):

@@ -143,7 +143,7 @@ def test_mlp_weights_and_activations_have_the_right_shapes(embedding, combine):
     assert all(w_PxF.shape == (P, 16) for w_PxF in weights.values())
     act_PxPxN = neuron_activations_grid(params, cfg, TASK)
     assert act_PxPxN.shape == (P, P, 16)
-    _, acts = models.apply_with_activations(params, jnp.array([[3, 8]]), cfg, TASK)
+    _, acts = models.run_with_cache(params, jnp.array([[3, 8]]), cfg, TASK)
     np.testing.assert_allclose(act_PxPxN[3, 8], acts["mlp_post_1"][0], rtol=1e-5, atol=1e-6)
     # The first layer's pre-activation is the sum of what each operand sees (plus the bias).
     first_PxPxN = neuron_activations_grid(params, cfg, TASK, layer=0)

@@ -6,8 +6,8 @@ import pytest
 
 import lab
 from lab.config import ModelConfig, Spec, SweepConfig, TaskConfig, TrainConfig
-from lab.sweeps.runner import run_sweep
-from lab.sweeps.summary import first_step
+from lab.launch.runner import run_sweep
+from lab.analysis.summary import first_step
 
 
 @pytest.mark.slow

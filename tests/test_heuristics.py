@@ -32,7 +32,7 @@ def _hand_built_mlp():
 def test_a_hand_built_model_is_classified_correctly():
     cfg, params = _hand_built_mlp()
     x = all_pairs(TASK)[0]
-    _, acts = models.apply_with_activations(params, x, cfg, TASK)
+    _, acts = models.run_with_cache(params, x, cfg, TASK)
     table = score_neurons(np.asarray(acts["mlp_post_0"]), TASK)
     assert table.family.tolist() == ["operand range", "operand residue", "result range", "periodic"]
     assert table.pattern[0] == "a in [15, 22)" and table.pattern[1] == "a = 1 mod 4"
@@ -89,7 +89,7 @@ def test_prediction_and_suppression_neurons_are_found_from_weights():
 
 def test_the_top_prompt_rule_labels_the_hand_built_neurons():
     cfg, params = _hand_built_mlp()
-    _, acts = models.apply_with_activations(params, all_pairs(TASK)[0], cfg, TASK)
+    _, acts = models.run_with_cache(params, all_pairs(TASK)[0], cfg, TASK)
     labels = top_prompt_labels(np.asarray(acts["mlp_post_0"]), TASK)
     # neurons constant on their region keep it whole (ties), and the tightest rule covering it wins
     assert labels.pattern[0] == "a in [15, 22)" and labels.n_top[0] == 7 * N and labels.fit[0] == 1.0

@@ -78,7 +78,7 @@ def test_transformer_shortcuts_match_the_full_computation(n_layers, layer_norm):
 def test_transformer_activations_are_named_and_shaped():
     cfg, task = ModelConfig(n_layers=2, d_model=32, n_heads=2, d_head=16, d_mlp=64, layer_norm=True), TaskConfig(p=13)
     params = models.init(jax.random.key(1), cfg, task)
-    logits, acts = models.apply_with_activations(params, jnp.array([[1, 2, 13], [3, 4, 13]]), cfg, task)
+    logits, acts = models.run_with_cache(params, jnp.array([[1, 2, 13], [3, 4, 13]]), cfg, task)
     assert logits.shape == (2, 13)
     assert acts["embed"].shape == (2, 3, 32)
     assert acts["block_0_attn/attn_pattern"].shape == (2, 2, 3, 3)  # earlier blocks: every position
@@ -108,7 +108,7 @@ def test_mlp_embeddings(embedding, d_in):
     params = models.init(jax.random.key(0), cfg, task)
     assert params["W_in"].shape == (d_in, 5)
     assert ("W_E" in params) == (embedding == "learned")
-    logits, acts = models.apply_with_activations(params, jnp.array([[1, 2]]), cfg, task)
+    logits, acts = models.run_with_cache(params, jnp.array([[1, 2]]), cfg, task)
     assert logits.shape == (1, 13) and acts["mlp_post_1"].shape == (1, 5)
     if embedding == "circle":
         np.testing.assert_allclose(acts["embed_a"][0], [np.cos(2 * np.pi / 13), np.sin(2 * np.pi / 13)], rtol=1e-6)

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 import lab
-from lab.sweeps.runner import run_sweep
+from lab.launch.runner import run_sweep
 
 SCRIPT = textwrap.dedent(
     """
@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
     jax.distributed.initialize("127.0.0.1:{port}", num_processes=2, process_id={pid})
     sys.path.insert(0, {tests!r})
     from conftest import tiny_spec
-    from lab.sweeps.runner import run_sweep
+    from lab.launch.runner import run_sweep
     assert (jax.process_count(), jax.device_count(), jax.local_device_count()) == (2, 2, 1)
     run_sweep(tiny_spec(seeds=3, axes=[("train.weight_decay", (0.0, 1.0))]), {out!r}, progress=False)
     print("ok")

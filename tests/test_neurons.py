@@ -35,7 +35,7 @@ from lab.analysis.universality import (
 )
 from lab.config import ModelConfig, Spec, TaskConfig, TrainConfig
 from lab.errors import LabError
-from lab.sweeps.runner import run_sweep
+from lab.launch.runner import run_sweep
 
 TINY = tiny_spec()  # MLP, width 16, x+y mod 11
 MLP, TASK, P = TINY.model, TINY.task, TINY.task.p
@@ -224,7 +224,7 @@ def test_transformer_tables_and_head_ablation():
     grid_NxF = np.asarray(neuron_activations_grid(params, TRANSFORMER, task)).reshape(13 * 13, -1)
     np.testing.assert_allclose(acts_NxF, grid_NxF, rtol=1e-5, atol=1e-6)
     pattern_NxHxL = head_table(params, TRANSFORMER, task, x, chunk=50)
-    _, acts = models.apply_with_activations(params, x, TRANSFORMER, task)
+    _, acts = models.run_with_cache(params, x, TRANSFORMER, task)
     assert pattern_NxHxL.shape == (13 * 13, 2, 3)
     np.testing.assert_allclose(pattern_NxHxL, acts["block_0_attn/attn_pattern"][:, :, -1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(pattern_NxHxL.sum(-1), 1.0, rtol=1e-5)

@@ -15,7 +15,7 @@ import lab
 from lab import models, references
 from lab.report.phases import CLASSES, classify, classify_numbers
 from lab.sweeps import expand, load_spec
-from lab.sweeps.runner import run_sweep
+from lab.launch.runner import run_sweep
 from lab.train import make_optimizer, per_example_loss, step
 from lab.train.grad_transforms import add_l1_decay
 from lab.train.losses import accuracy, collapsed

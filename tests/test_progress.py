@@ -7,7 +7,7 @@ import numpy as np
 
 import lab
 from lab.analysis import progress
-from lab.sweeps.runner import run_sweep
+from lab.launch.runner import run_sweep
 
 
 def test_gini_of_one_hot_and_flat_spectra():

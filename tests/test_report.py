@@ -13,7 +13,7 @@ from conftest import tiny_spec
 
 from lab.cli import main
 from lab.report import CLASSES, FIGURES, classify, phase_table
-from lab.sweeps.runner import run_sweep
+from lab.launch.runner import run_sweep
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 import lab
-from lab.sweeps.runner import run_sweep
+from lab.launch.runner import run_sweep
 from lab.train import sharding
 
 SCRIPT = textwrap.dedent(
@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from conftest import tiny_spec
     from lab.sweeps import expand
-    from lab.sweeps.runner import run_sweep
+    from lab.launch.runner import run_sweep
     from lab.train import build_programs, sharding
 
     assert jax.device_count() == 4, jax.devices()

@@ -8,7 +8,7 @@ import numpy as np
 
 import lab
 from lab.config import ModelConfig, Spec, TaskConfig, TrainConfig
-from lab.sweeps.runner import run_sweep
+from lab.launch.runner import run_sweep
 from lab.tasks import make_multitask_parity
 from lab.train import data_key
 

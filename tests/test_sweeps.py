@@ -14,9 +14,9 @@ import lab
 from lab.config import SpecError
 from lab.errors import LabError
 from lab.sweeps import expand, load_spec, spec_from_dict
-from lab.sweeps import runner
-from lab.sweeps.runner import checkpoint_steps, run_sweep
-from lab.sweeps.summary import setting_columns
+from lab.launch import runner
+from lab.launch.runner import checkpoint_steps, run_sweep
+from lab.analysis.summary import setting_columns
 
 SWEEPS = sorted((Path(__file__).parent.parent / "sweeps").glob("*.toml"))
 

@@ -15,7 +15,7 @@ from lab.analysis.trajectories import (
     trajectory_pca,
 )
 from lab.errors import LabError
-from lab.sweeps.runner import run_sweep
+from lab.launch.runner import run_sweep
 from conftest import tiny_spec
 
 

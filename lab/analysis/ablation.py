@@ -8,10 +8,10 @@ equal size, as the baseline.
     draws = random_ablation_baseline(params, model_cfg, task_cfg, x, y, n_neurons=2, n_draws=100)
     table = ablation_over_steps(run, model=0, neurons=[3, 17])                        # one row per saved step
 
-The model does the replacing (`lab.models.apply(..., ablate=...)`): a neuron's post-activation or a
-head's output z (before W_O) is set to 0 or to its mean over the inputs, at the last position for
-transformers (the only one the readout sees). Masks are arrays, so every ablation of a model shares
-one compiled forward pass.
+The model does the replacing, through its hooks (`lab.models.apply(..., hooks=ablation_spec(...))`,
+see `lab.models.sites`): a neuron's post-activation or a head's output z (before W_O) is set to 0 or
+to its mean over the inputs, at the last position for transformers (the only one the readout sees).
+Masks are arrays, so every ablation of a model shares one compiled forward pass.
 """
 
 from __future__ import annotations
@@ -38,11 +38,6 @@ from lab.train.losses import accuracy, per_example_loss
 MODES = ("zero", "mean")
 
 
-def _heads_name(model_cfg: ModelConfig) -> str:
-    """The `lab.models.head_outputs` key of the last block's head outputs."""
-    return f"block_{model_cfg.n_layers - 1}_attn/z"
-
-
 def _mask(units: Any, n: int, what: str) -> np.ndarray:
     """A bool mask [n] from indices or a bool mask (None: nothing)."""
     if units is None:
@@ -62,11 +57,11 @@ def _mask(units: Any, n: int, what: str) -> np.ndarray:
 
 def _mean_chunk(params, x, model_cfg: ModelConfig, task_cfg: TaskConfig, layer: int | None) -> dict[str, jax.Array]:
     """Per-example activations whose means mean ablation uses."""
-    _, acts = models.apply_with_activations(params, x, model_cfg, task_cfg)
+    _, acts = models.run_with_cache(params, x, model_cfg, task_cfg)
     post = acts[mlp_layer_name(model_cfg, layer)]
     out = {"neurons": post[:, -1] if model_cfg.kind == "transformer" else post}
     if model_cfg.kind == "transformer":
-        out["heads"] = models.head_outputs(params, x, model_cfg, task_cfg)[_heads_name(model_cfg)][:, -1]
+        out["heads"] = acts["z", -1][:, -1]
     return out
 
 
@@ -111,7 +106,7 @@ def mean_activations(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: T
 
 def ablation_spec(model_cfg: ModelConfig, neurons: Any = None, heads: Any = None, mode: str = "zero",
                   mean_acts: Any = None, layer: int | None = None) -> dict[str, Any]:
-    """The `ablate` argument of `lab.models.apply` for a set of neurons and heads.
+    """The hooks (`lab.models.apply`'s `hooks`) that ablate a set of neurons and heads.
 
     Args:
         model_cfg: the model config.
@@ -122,9 +117,9 @@ def ablation_spec(model_cfg: ModelConfig, neurons: Any = None, heads: Any = None
         layer: the MLP hidden layer of the neurons (None: the last; transformers: only the last).
 
     Returns:
-        {"neurons": (ablated_F, value_F)}, for an earlier MLP layer "neuron_layer": bool [depth], and
-        for transformers "heads": (ablated_H, value_HxE); entries are always present (all False when
-        nothing is ablated) so compiles are shared.
+        {neuron site: Replace(ablated_F, value_F)} (the `mlp_post` site of that layer) and for
+        transformers {last block's z site: Replace(ablated_Hx1, value_HxE)}; entries are always present
+        (all False when nothing is ablated) so compiles are shared.
     """
     if mode not in MODES:
         raise SpecError(f"mode must be 'zero' or 'mean' (got {mode!r})")
@@ -138,16 +133,15 @@ def ablation_spec(model_cfg: ModelConfig, neurons: Any = None, heads: Any = None
     value_F = np.zeros(n_f, np.float32) if mode == "zero" else np.asarray(means["neurons"], np.float32)
     if value_F.shape != (n_f,):
         raise LabError(f"mean_acts['neurons'] must have shape ({n_f},) (got {value_F.shape})")
-    spec = {"neurons": (jnp.asarray(_mask(neurons, n_f, "neuron")), jnp.asarray(value_F))}
-    layer = neuron_layer(model_cfg, layer)
-    if layer is not None:
-        spec["neuron_layer"] = jnp.arange(model_cfg.depth) == layer
+    spec = {mlp_layer_name(model_cfg, neuron_layer(model_cfg, layer)):
+            models.Replace(jnp.asarray(_mask(neurons, n_f, "neuron")), jnp.asarray(value_F))}
     if is_transformer:
         shape = (model_cfg.n_heads, model_cfg.d_head)
         value_HxE = np.zeros(shape, np.float32) if mode == "zero" else np.asarray(means["heads"], np.float32)
         if value_HxE.shape != shape:
             raise LabError(f"mean_acts['heads'] must have shape {shape} (got {value_HxE.shape})")
-        spec["heads"] = (jnp.asarray(_mask(heads, model_cfg.n_heads, "head")), jnp.asarray(value_HxE))
+        spec[models.site_name(model_cfg, "z")] = models.Replace(
+            jnp.asarray(_mask(heads, model_cfg.n_heads, "head"))[:, None], jnp.asarray(value_HxE))
     return spec
 
 

@@ -53,26 +53,21 @@ def map_chunks(fn: Callable[..., Any], *arrays: Any, chunk: int = 4096) -> Any:
 
 
 def mlp_layer_name(model_cfg: ModelConfig, layer: int | None = None) -> str:
-    """The activation name of an MLP layer's post-activations (`mlp_post_L` or `block_L_mlp/mlp_post`).
+    """The site name of an MLP layer's post-activations (`mlp_post_L` or `block_L_mlp/mlp_post`).
 
     Args:
         model_cfg: the model config.
         layer: a layer index (negative counts from the end); None is the last layer.
 
     Returns:
-        The key of `lab.models.apply_with_activations`'s dict.
+        The key of the cache `lab.models.run_with_cache` returns.
     """
-    n_layers = model_cfg.n_layers if model_cfg.kind == "transformer" else model_cfg.depth
-    index = n_layers - 1 if layer is None else int(layer)
-    if not -n_layers <= index < n_layers:
-        raise LabError(f"layer {layer} is out of range for a model of {n_layers} MLP layers")
-    index %= n_layers
-    return f"block_{index}_mlp/mlp_post" if model_cfg.kind == "transformer" else f"mlp_post_{index}"
+    return models.site_name(model_cfg, "mlp_post", None if layer is None else int(layer))
 
 
 def _named_acts(params, x, model_cfg: ModelConfig, task_cfg: TaskConfig, name: str) -> jax.Array:
     """One named activation at the last position (transformers), [B, ...]."""
-    _, acts = models.apply_with_activations(params, x, model_cfg, task_cfg)
+    _, acts = models.run_with_cache(params, x, model_cfg, task_cfg)
     act = acts[name]
     return act[:, -1] if model_cfg.kind == "transformer" and name.endswith("mlp_post") else act
 
@@ -103,8 +98,8 @@ def activation_table(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: T
 
 def _last_pattern(params, x, model_cfg: ModelConfig, task_cfg: TaskConfig) -> jax.Array:
     """The last block's attention pattern from the last position, [B, H, L]."""
-    _, acts = models.apply_with_activations(params, x, model_cfg, task_cfg)
-    return acts[f"block_{model_cfg.n_layers - 1}_attn/attn_pattern"][:, :, -1]
+    _, acts = models.run_with_cache(params, x, model_cfg, task_cfg)
+    return acts["attn_pattern", -1][:, :, -1]
 
 
 _last_pattern_jit = jax.jit(_last_pattern, static_argnums=(2, 3))

@@ -56,12 +56,12 @@ def _readout_FxC(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskC
 
 def _dla_chunk(params, x, y_B, w_FxC, model_cfg: ModelConfig, task_cfg: TaskConfig) -> jax.Array:
     """Each neuron's direct contribution to the centred correct-class logit, per example, [B, F]."""
-    _, acts = models.apply_with_activations(params, x, model_cfg, task_cfg)
+    _, acts = models.run_with_cache(params, x, model_cfg, task_cfg)
     post = acts[mlp_layer_name(model_cfg)]
     acts_BxF = post[:, -1] if model_cfg.kind == "transformer" else post
     dla_BxF = acts_BxF * jnp.take(w_FxC, y_B, axis=1).T
     if model_cfg.kind == "transformer" and model_cfg.layer_norm:  # ln_final's 1 / sigma of each example
-        resid_BxD = acts[f"block_{model_cfg.n_layers - 1}_resid_post"][:, -1]
+        resid_BxD = acts["resid_post", -1][:, -1]
         dla_BxF = dla_BxF * jax.lax.rsqrt(jnp.var(resid_BxD, axis=-1) + LN_EPSILON)[:, None]
     return dla_BxF
 

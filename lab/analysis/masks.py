@@ -30,6 +30,11 @@ def n_neurons_of(model_cfg: ModelConfig) -> int:
     return model_cfg.d_mlp if model_cfg.kind == "transformer" else model_cfg.width
 
 
+def neuron_site_of(hooks: dict[str, Any]) -> str:
+    """The neuron (`mlp_post`) site among an `ablation_spec`'s hooks."""
+    return next(name for name in hooks if name.rsplit("/", 1)[-1].startswith("mlp_post"))
+
+
 def labels_of(x: Any, y: Any) -> jax.Array:
     """y as int32 [N], checked against x's rows."""
     y_N = jnp.asarray(np.asarray(y), jnp.int32)
@@ -41,8 +46,11 @@ def labels_of(x: Any, y: Any) -> jax.Array:
 def _masked_chunk(params, x, y_B, ablated_KxF, spec, model_cfg: ModelConfig, task_cfg: TaskConfig, loss: str):
     """Per-example loss and correctness under each of K neuron masks, [B, K] each."""
 
+    neurons = neuron_site_of(spec)
+
     def one(ablated_F):
-        logits_BxC = models.apply(params, x, model_cfg, task_cfg, {**spec, "neurons": (ablated_F, spec["neurons"][1])})
+        logits_BxC = models.apply(params, x, model_cfg, task_cfg,
+                                  {**spec, neurons: models.Replace(ablated_F, spec[neurons].value)})
         return per_example_loss(logits_BxC, y_B, loss), accuracy(logits_BxC, y_B)
 
     loss_KxB, correct_KxB = jax.vmap(one)(ablated_KxF)
@@ -69,7 +77,7 @@ def scores_under_masks(params: dict[str, Any], model_cfg: ModelConfig, task_cfg:
     Args:
         params, model_cfg, task_cfg, x, y, loss, chunk: as in `ablate`.
         ablated_MxF: bool [M, F], one neuron mask per row.
-        spec: the `ablation_spec` whose "neurons" mask each row replaces.
+        spec: the `ablation_spec` whose neuron mask each row replaces.
         batch: masks per call; None keeps [batch, rows, F + C] under ~128 MiB.
     """
     y_N = labels_of(x, y)

@@ -25,7 +25,6 @@ from lab.analysis.fourier import (
     neuron_frequencies,
 )
 from lab.config import ModelConfig, TaskConfig
-from lab.errors import LabError
 
 
 def grid_inputs(model_cfg: ModelConfig, task_cfg: TaskConfig) -> jax.Array:
@@ -66,16 +65,9 @@ def neuron_activations_grid(
         act_PxPxN [p, p, N]: act[a, b] is the activation on the input (a, b); N = d_mlp or width.
     """
     p = task_cfg.p
-    n_layers = model_cfg.n_layers if model_cfg.kind == "transformer" else model_cfg.depth
-    index = n_layers - 1 if layer == "auto" else int(layer)
-    if not -n_layers <= index < n_layers:
-        raise LabError(f"layer {layer} is out of range for a model of {n_layers} MLP layers")
-    index %= n_layers
-    _, acts = models.apply_with_activations(params, grid_inputs(model_cfg, task_cfg), model_cfg, task_cfg)
-    if model_cfg.kind == "transformer":
-        act_BxN = acts[f"block_{index}_mlp/mlp_post"][:, -1]
-    else:
-        act_BxN = acts[f"mlp_post_{index}"]
+    name = models.site_name(model_cfg, "mlp_post", None if layer == "auto" else int(layer))
+    _, acts = models.run_with_cache(params, grid_inputs(model_cfg, task_cfg), model_cfg, task_cfg, names=[name])
+    act_BxN = acts[name][:, -1] if model_cfg.kind == "transformer" else acts[name]
     return act_BxN.reshape(p, p, act_BxN.shape[-1])
 
 

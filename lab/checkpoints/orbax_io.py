@@ -46,11 +46,24 @@ class CheckpointStore:
         try:
             return self._manager.restore(step, args=ocp.args.StandardRestore(_host_target(like)))
         except Exception as e:  # Orbax raises many kinds; all mean the same to the user
-            raise LabError(
-                f"checkpoint of step {step} in {self.path} could not be read ({type(e).__name__}: "
-                f"{str(e).splitlines()[0][:160] if str(e) else ''}); `lab sweep` on this run moves it aside and "
-                "resumes from the one before"
-            ) from None
+            raise self._unreadable(step, e) from None
+
+    def _unreadable(self, step: int, e: Exception) -> LabError:
+        return LabError(
+            f"checkpoint of step {step} in {self.path} could not be read ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:160] if str(e) else ''}); `lab sweep` on this run moves it aside and "
+            "resumes from the one before")
+
+    def restore_part(self, step: int, key: str, like: Any) -> Any:
+        """One entry of the state saved at step (e.g. "params", without the optimizer's moments), shaped like `like`."""
+        target = {key: _host_target(like)}
+        restore_args = jax.tree.map(lambda x: ocp.RestoreArgs(restore_type=np.ndarray, dtype=x.dtype), target)
+        try:
+            with ocp.Checkpointer(ocp.PyTreeCheckpointHandler()) as reader:
+                return reader.restore(self.path / str(step) / "default", args=ocp.args.PyTreeRestore(
+                    item=target, restore_args=restore_args, partial_restore=True))[key]
+        except Exception as e:  # Orbax raises many kinds; all mean the same to the user
+            raise self._unreadable(step, e) from None
 
     def move_aside(self, step: int) -> Path:
         """Move an unreadable step's folder out of the store (beside it, as unreadable_step_N); returns where."""

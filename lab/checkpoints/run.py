@@ -1,7 +1,11 @@
-"""The notebook API: `run = lab.open(DIR)` for a run directory written by `lab sweep`."""
+"""The notebook API: `run = lab.open(DIR)` for a run directory written by `lab sweep`, and
+`run.model(i, step)` for one trained model (`lab.checkpoints.handle.TrainedModel`)."""
 
 from __future__ import annotations
 
+import html
+import json
+from collections import OrderedDict
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
@@ -11,8 +15,12 @@ import numpy as np
 import pandas as pd
 
 from lab.checkpoints import layout
+from lab.checkpoints.handle import TrainedModel
 from lab.checkpoints.orbax_io import UNREADABLE, CheckpointStore
 from lab.errors import LabError
+from lab.sweeps import expand, spec_from_dict
+from lab.sweeps.grid import regroup
+from lab.train import init_state, precision_scope
 
 
 class Run:
@@ -25,14 +33,11 @@ class Run:
     """
 
     def __init__(self, path: str | Path):
-        from lab.sweeps import expand, spec_from_dict  # the sweeps layer sits above checkpoints
-        from lab.sweeps.grid import regroup
-
         self.path = Path(path)
         self.meta = layout.read_run_json(self.path)
         self.spec = spec_from_dict(self.meta["spec"])
         self.groups = regroup(expand(self.spec), [g["models"] for g in self.meta["groups"]])
-        self._cache: tuple[tuple[int, int], Any] | None = None
+        self._params: OrderedDict[tuple[int, int], Any] = OrderedDict()  # (group, step) -> stacked params
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}: {len(self.grid)} models in {len(self.groups)} groups, steps {self.steps})"
@@ -78,32 +83,80 @@ class Run:
                 return g.index
         raise LabError(f"model {model} is not in this run; models are 0..{len(self.grid) - 1}")
 
-    def state(self, step: int, group: int = 0) -> Any:
-        """The stacked `TrainState` (leading model axis M) of a group at a saved step."""
-        from lab.train import init_state, precision_scope
-
-        if self._cache and self._cache[0] == (group, step):
-            return self._cache[1]
+    def _like(self, group: int) -> Any:
+        """The abstract stacked state of a group (shapes and dtypes, nothing computed)."""
         g = self.groups[group]
+        with precision_scope(g.spec):  # float64 runs restore as float64
+            return jax.eval_shape(jax.vmap(partial(init_state, g.spec)), g.hparams())
+
+    def _check_step(self, step: int, group: int) -> CheckpointStore:
         store = self._store(group)
         if step not in store.steps():
             raise LabError(f"step {step} was not saved for group {group}; saved steps: {store.steps()}")
-        with precision_scope(g.spec):  # float64 runs restore as float64
-            like = jax.eval_shape(jax.vmap(partial(init_state, g.spec)), g.hparams())
-        state = store.restore(step, like)
-        self._cache = ((group, step), state)
-        return state
+        return store
+
+    def state(self, step: int, group: int = 0) -> Any:
+        """The stacked `TrainState` (leading model axis M) of a group at a saved step, optimizer state included."""
+        return self._check_step(step, group).restore(step, self._like(group))
+
+    def group_params(self, step: int, group: int = 0) -> dict[str, Any]:
+        """The stacked params [M, ...] of a group at a saved step (no optimizer state; cached by step)."""
+        key = (group, step)
+        if key in self._params:
+            self._params.move_to_end(key)
+            return self._params[key]
+        params = self._check_step(step, group).restore_part(step, "params", self._like(group).params)
+        self._params[key] = params
+        while len(self._params) > 1 and sum(_nbytes(p) for p in self._params.values()) > PARAMS_CACHE_BYTES:
+            self._params.popitem(last=False)  # the least recently read
+        return params
+
+    def _step(self, step: int | None) -> int:
+        if not self.steps:
+            raise LabError(f"{self.path} has no saved step readable by every group yet")
+        return self.steps[-1] if step is None else int(step)
 
     def params(self, model: int, step: int | None = None) -> dict[str, Any]:
         """One model's parameters at a saved step (default: the last) as a nested dict of numpy arrays."""
         group = self.group_of(model)
-        step = self.steps[-1] if step is None else step
         index = self.groups[group].models.index(model)
-        return jax.tree.map(lambda w: np.asarray(w[index]), self.state(step, group).params)
+        return jax.tree.map(lambda w: np.array(w[index]), self.group_params(self._step(step), group))  # a copy
 
     def spec_of(self, model: int):
-        """The static spec of a model's group (per-model numbers: see `grid`)."""
-        return self.groups[self.group_of(model)].spec
+        """A model's own spec: its group's static fields with every swept value of its grid row set."""
+        g = self.groups[self.group_of(model)]
+        return g.spec.replace_all(g.numbers[g.models.index(model)])
+
+    def model(self, model: int, step: int | None = None) -> TrainedModel:
+        """One trained model at a saved step (default: the last): params, own spec, grid row, dataset, hooks."""
+        step = self._step(step)
+        g = self.groups[self.group_of(model)]
+        return TrainedModel(model, step, self.params(model, step), self.spec_of(model), g.rows[g.models.index(model)],
+                            g, self.path)
+
+    def _repr_html_(self) -> str:
+        swept = [c for c in self.grid.columns if c not in ("model", "group")]
+        values = "".join(f"<tr><td>{html.escape(c)}</td><td>{html.escape(', '.join(map(str, sorted(self.grid[c].unique()))))}"
+                         "</td></tr>" for c in swept)
+        groups = "".join(f"<tr><td>{g.index}</td><td>{g.size}</td><td>{html.escape(_models_label(g.models))}</td></tr>"
+                         for g in self.groups)
+        spec = html.escape(json.dumps(self.meta["spec"], indent=1))
+        return (f"<div><b>{html.escape(self.spec.name)}</b> in <code>{html.escape(str(self.path))}</code>: "
+                f"{len(self.grid)} models in {len(self.groups)} groups; saved steps {html.escape(str(self.steps))}"
+                f"<table><tr><th>swept</th><th>values</th></tr>{values}</table>"
+                f"<details><summary>groups</summary><table><tr><th>group</th><th>models</th><th>indices</th></tr>"
+                f"{groups}</table></details><details><summary>spec</summary><pre>{spec}</pre></details></div>")
+
+
+PARAMS_CACHE_BYTES = 1 << 30  # params kept in memory per Run, across steps and groups
+
+
+def _nbytes(tree) -> int:
+    return sum(w.nbytes for w in jax.tree.leaves(tree))
+
+
+def _models_label(models: tuple[int, ...]) -> str:
+    return f"{models[0]}..{models[-1]}" if list(models) == list(range(models[0], models[-1] + 1)) else str(list(models))
 
 
 def open_run(path: str | Path) -> Run:

@@ -10,12 +10,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.config.choices import MODULAR_OPS, PER_MODEL_FIELDS, REFERENCES, SpecError, _check
+from lab.config.choices import HPARAM_FIELDS, MODULAR_OPS, PER_MODEL_FIELDS, REFERENCES, SpecError, _check
 from lab.config.model import ModelConfig
 from lab.config.task import TaskConfig
 from lab.config.train import TrainConfig
 
-__all__ = ["MODULAR_OPS", "PER_MODEL_FIELDS", "REFERENCES", "ModelConfig", "Spec", "SpecError", "SweepConfig",
+__all__ = ["HPARAM_FIELDS", "MODULAR_OPS", "PER_MODEL_FIELDS", "REFERENCES", "ModelConfig", "Spec", "SpecError", "SweepConfig",
            "TaskConfig", "TrainConfig"]
 
 

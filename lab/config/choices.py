@@ -30,17 +30,19 @@ READOUTS = ("classes", "vocab")
 # lab.references: the PAIR explorable's own data, and the papers' published numbers
 REFERENCES = ("pair_modadd", "pair_circle", "pair_parity", "grokfast", "stablemax", "nanda", "michaud")
 
-# Swept numbers that do not change shapes: they become arrays on the model axis.
-PER_MODEL_FIELDS = (
-    "train.lr",
-    "train.weight_decay",
-    "train.seed",
-    "model.init_scale",
-    "task.data_seed",
-    "task.train_frac",
-    "train.grokfast_alpha",
-    "train.grokfast_lambda",
-)
+# Swept numbers that do not change shapes: they become arrays on the model axis, one field of
+# `lab.sweeps.HParams` each (its name -> the dotted spec field it holds).
+HPARAM_FIELDS = {
+    "lr": "train.lr",
+    "weight_decay": "train.weight_decay",
+    "seed": "train.seed",
+    "init_scale": "model.init_scale",
+    "data_seed": "task.data_seed",
+    "train_frac": "task.train_frac",
+    "grokfast_alpha": "train.grokfast_alpha",
+    "grokfast_lambda": "train.grokfast_lambda",
+}
+PER_MODEL_FIELDS = tuple(HPARAM_FIELDS.values())
 
 
 class SpecError(LabError, ValueError):

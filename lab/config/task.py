@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from lab.config.choices import (
-    BIT_CODES, COMPOSE_RULES, INTEGER_OPS, MODULAR_OPS, SEQUENCES, SpecError, TABLE_TASKS, TASKS, _check,
+    BIT_CODES, COMPOSE_RULES, INTEGER_OPS, MODULAR_OPS, SEQUENCES, TABLE_TASKS, TASKS, _check,
     _choice, _is_prime,
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lab.config.choices import (
-    DECAYS, DTYPES, GRAD_FILTERS, LOSSES, LOSS_PRECISIONS, OPTIMIZERS, PRECISIONS, SAMPLINGS, SpecError, _check,
+    DECAYS, DTYPES, GRAD_FILTERS, LOSSES, LOSS_PRECISIONS, OPTIMIZERS, PRECISIONS, SAMPLINGS, _check,
     _choice,
 )
 

@@ -1,5 +1,5 @@
-"""Pure functions over plain parameter pytrees: `init(key, cfg, task) -> params` and
-`apply(params, x, cfg, task) -> logits`.
+"""Pure functions over plain parameter pytrees: `init(key, cfg, task) -> params`,
+`apply(params, x, cfg, task, hooks=None) -> logits` and `run_with_cache(...) -> (logits, cache)`.
 
 Flax stays inside `lab.models.linen`; callers see nested dicts of arrays with readable
 names (`W_E`, `block_0_attn/W_Q`, `W_U`, ...).
@@ -7,6 +7,7 @@ names (`W_E`, `block_0_attn/W_Q`, `W_U`, ...).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -14,6 +15,10 @@ import jax.numpy as jnp
 
 from lab.config import ModelConfig, SpecError, TaskConfig
 from lab.models.linen import MLP, Transformer, fixed_table
+from lab.models.sites import KINDS, Cache, Hook, Replace, check_hooks, n_layers, site_name, sites
+
+__all__ = ["Cache", "Hook", "Params", "Replace", "apply", "apply_answers", "as_tokens", "check_hooks", "fixed_embedding", "init",
+           "n_layers", "n_outputs", "param_count", "run_with_cache", "site_name", "sites"]
 
 Params = dict[str, Any]
 
@@ -68,16 +73,15 @@ def init(key: jax.Array, cfg: ModelConfig, task: TaskConfig, init_scale: Any = N
     return jax.tree.map(lambda w: w * scale, params)
 
 
-def apply(params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig, ablate: Any = None) -> jax.Array:
+def apply(params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig, hooks: Mapping[str, Hook] | None = None
+          ) -> jax.Array:
     """Logits [B, n_classes] of one model on a batch of inputs x [B, ...].
 
-    ablate (optional, for analyses; None is the plain model): a dict with "neurons" =
-    (ablated_F bool, value_F) replacing neurons of the last MLP layer (MLP: the last hidden
-    layer, or with "neuron_layer" = bool [depth] the MLP hidden layer it marks; transformer: the
-    last block's MLP) and, for transformers, "heads" = (ablated_H bool, value_HxE) replacing the
-    last block's head outputs z (before W_O). See `lab.analysis.ablation`.
+    hooks (optional, for analyses): {site name: hook}, a `Replace(mask, value)` or a function of the
+    activation, applied where the forward pass computes that site; see `lab.models.sites`.
     """
-    return _first_answer(_module(cfg, task).apply({"params": params}, x, ablate))
+    check_hooks(hooks, cfg, task)
+    return _first_answer(_module(cfg, task).apply({"params": params}, x, hooks))
 
 
 def apply_answers(params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig) -> jax.Array:
@@ -92,33 +96,35 @@ def _first_answer(logits: jax.Array) -> jax.Array:
     return logits[:, 0] if logits.ndim == 3 else logits
 
 
-def apply_with_activations(
-    params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig, ablate: Any = None
-) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Logits and the named intermediate activations of one model on a batch x.
+def _expand(names: Sequence[str], cfg: ModelConfig, task: TaskConfig) -> set[str]:
+    """Site names, with each kind alone standing for that kind in every layer."""
+    every, out = sites(cfg, task), set()
+    for name in names:
+        if name in every:
+            out.add(name)
+        elif name in KINDS:
+            out |= {s for s in every if s.startswith("embed")} if name == "embed" else {
+                site_name(cfg, name, layer) for layer in range(n_layers(cfg))}
+        else:
+            raise SpecError(f"no site {name!r} in this model; its sites: {', '.join(every)}")
+    return out
 
-    Names: `embed` (transformer residual after embedding) or `embed_a`/`embed_b` (MLP),
-    `mlp_pre_L`/`mlp_post_L` (MLP hidden layers), and for transformer block L
-    `block_L_attn/attn_pattern` [B, H, Q, L], `block_L_mlp/mlp_pre`, `block_L_mlp/mlp_post`,
-    `block_L_resid_mid`, `block_L_resid_post`. The last block is computed at the last
-    position only, so its tensors have Q = 1. ablate: as in `apply` (the sown values are the replaced ones).
+
+def run_with_cache(params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig, *,
+                   names: Sequence[str] | None = None, hooks: Mapping[str, Hook] | None = None
+                   ) -> tuple[jax.Array, Cache]:
+    """Logits [B, n_classes] and the activation `Cache` of one model on a batch x (after any hooks).
+
+    names: the sites to keep (default: every one, `sites(cfg, task)`); kinds alone (`"mlp_post"`) keep
+    that kind in every layer. Under jit, sites not kept cost nothing.
     """
-    logits, state = _module(cfg, task).apply({"params": params}, x, ablate, mutable=["intermediates"])
-    logits = _first_answer(logits)
+    check_hooks(hooks, cfg, task)
+    logits, state = _module(cfg, task).apply({"params": params}, x, hooks, mutable=["intermediates"])
     flat = jax.tree_util.tree_flatten_with_path(state["intermediates"], is_leaf=lambda v: isinstance(v, tuple))[0]
     acts = {"/".join(str(k.key) for k in path): leaf[0] for path, leaf in flat}
-    return logits, acts
-
-
-def head_outputs(params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig) -> dict[str, jax.Array]:
-    """The attention heads' outputs z (before W_O) of a transformer: {"block_L_attn/z": [B, Q, H, E]}.
-
-    The last block's have Q = 1 (the last position). Kept apart from `apply_with_activations`
-    so that its activations (and the memory estimates built on them) stay as they are.
-    """
-    _, state = _module(cfg, task).apply({"params": params}, x, mutable=["heads"])
-    flat = jax.tree_util.tree_flatten_with_path(state.get("heads", {}), is_leaf=lambda v: isinstance(v, tuple))[0]
-    return {"/".join(str(k.key) for k in path): leaf[0] for path, leaf in flat}
+    keep = set(acts) if names is None else _expand(names, cfg, task)
+    acts = {n: acts[n] for n in sites(cfg, task) if n in keep}  # in the order they are computed
+    return _first_answer(logits), Cache(acts, cfg)
 
 
 def param_count(params: Params) -> int:

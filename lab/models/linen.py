@@ -1,8 +1,9 @@
 """The Flax Linen modules: an MLP over operands or bit vectors, and a decoder-only transformer.
 
 This is the only file of the lab that imports Flax. Every module is written for a batch of
-examples; the caller vmaps over models. Intermediate activations are sown into the
-"intermediates" collection under readable names.
+examples; the caller vmaps over models. Every intermediate activation passes through `site`:
+its hook (if any, see `lab.models.sites`) is applied, and the result is sown into the
+"intermediates" collection under the site's name.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from flax import linen as nn
 
 from lab.config import ModelConfig
 from lab.models.initializers import initializer
+from lab.models.sites import intervene, scoped
 
 ACTIVATION_FNS = {
     "relu": jax.nn.relu,
@@ -46,18 +48,11 @@ def fixed_table(embedding: str, p: int) -> jax.Array | None:
     return None
 
 
-def replace_units(h: jax.Array, replace) -> jax.Array:
-    """h with some units set to given values; replace None leaves h as it is (the same array).
-
-    replace = (ablated_U bool, value_Ux...): value has h's trailing shape (the units axis first,
-    e.g. [F] for neurons of h_BxQxF or [H, E] for heads of z_BxQxHxE); ablated marks the units.
-    """
-    if replace is None:
-        return h
-    ablated_U, value_Ux = replace
-    n_lead = h.ndim - value_Ux.ndim
-    mask = ablated_U.reshape((1,) * n_lead + ablated_U.shape + (1,) * (value_Ux.ndim - 1))
-    return jnp.where(mask, value_Ux.reshape((1,) * n_lead + value_Ux.shape).astype(h.dtype), h)
+def site(module: nn.Module, hooks, name: str, act: jax.Array) -> jax.Array:
+    """The activation at a hook site after its hook, sown under the site's name."""
+    act = intervene(hooks, name, act)
+    module.sow("intermediates", name, act)
+    return act
 
 
 class MLP(nn.Module):
@@ -68,9 +63,7 @@ class MLP(nn.Module):
     projection of each operand (the PAIR explorable's model). Vector inputs x_BxI (float)
     enter the first hidden layer directly.
 
-    `ablate` (optional, for analyses) is a dict whose "neurons" entry (ablated_F bool, value_F)
-    replaces those neurons of the last hidden layer (after the activation) before the readout; with
-    a "neuron_layer" entry (bool [depth], one True) they are replaced in that hidden layer instead.
+    `hooks` (optional, for analyses): {site name: hook}, see `lab.models.sites`.
     """
 
     cfg: ModelConfig
@@ -99,42 +92,31 @@ class MLP(nn.Module):
         return out_BxO
 
     @nn.compact
-    def __call__(self, x: jax.Array, ablate: dict | None = None) -> jax.Array:
+    def __call__(self, x: jax.Array, hooks: dict | None = None) -> jax.Array:
         cfg = self.cfg
         act = ACTIVATION_FNS[cfg.activation]
-        neurons, on_L = (ablate or {}).get("neurons"), (ablate or {}).get("neuron_layer")
-
-        def replaced_in(layer: int):
-            """The (ablated_F, value_F) replacement of hidden layer `layer`, or None."""
-            if neurons is None or (on_L is None and layer != cfg.depth - 1):
-                return None
-            return neurons if on_L is None else (neurons[0] & on_L[layer], neurons[1])
-
         if self.n_vocab:
-            # Project every operand value once ([V, F]), then gather: cheaper than per example.
             e_VxE = self.embedding_table()
-            self.sow("intermediates", "embed_a", e_VxE[x[:, 0]])
-            self.sow("intermediates", "embed_b", e_VxE[x[:, 1]])
+            e_a_BxE = site(self, hooks, "embed_a", e_VxE[x[:, 0]])
+            e_b_BxE = site(self, hooks, "embed_b", e_VxE[x[:, 1]])
             n_e = e_VxE.shape[-1]
             n_in = n_e if cfg.combine == "sum" else 2 * n_e
             w_in_IxF = self.weight("W_in", (n_in, cfg.width))
-            proj_a_VxF = e_VxE @ w_in_IxF[:n_e]
-            proj_b_VxF = proj_a_VxF if cfg.combine == "sum" else e_VxE @ w_in_IxF[n_e:]
-            pre_BxF = proj_a_VxF[x[:, 0]] + proj_b_VxF[x[:, 1]]
+            w_b_ExF = w_in_IxF[:n_e] if cfg.combine == "sum" else w_in_IxF[n_e:]
+            if hooks and ("embed_a" in hooks or "embed_b" in hooks):  # the hooked embeddings, per example
+                pre_BxF = e_a_BxE @ w_in_IxF[:n_e] + e_b_BxE @ w_b_ExF
+            else:  # project every operand value once ([V, F]), then gather: cheaper than per example
+                pre_BxF = (e_VxE @ w_in_IxF[:n_e])[x[:, 0]] + (e_VxE @ w_b_ExF)[x[:, 1]]
             if cfg.bias:
                 pre_BxF = pre_BxF + self.param("b_in", initializer(cfg, "b_in", "bias", n_in), (cfg.width,))[None]
         else:
             if cfg.bias_input:  # a constant-1 input: the bias is the last row of W_in, decayed like a weight
                 x = jnp.concatenate([x, jnp.ones(x.shape[:-1] + (1,), x.dtype)], axis=-1)
             pre_BxF = self.dense("in", x, cfg.width)
-        post_BxF = replace_units(act(pre_BxF), replaced_in(0))  # sown: what the next layer reads
-        self.sow("intermediates", "mlp_pre_0", pre_BxF)
-        self.sow("intermediates", "mlp_post_0", post_BxF)
+        post_BxF = site(self, hooks, "mlp_post_0", act(site(self, hooks, "mlp_pre_0", pre_BxF)))
         for layer in range(1, cfg.depth):
-            pre_BxF = self.dense(f"hidden_{layer}", post_BxF, cfg.width)
-            post_BxF = replace_units(act(pre_BxF), replaced_in(layer))
-            self.sow("intermediates", f"mlp_pre_{layer}", pre_BxF)
-            self.sow("intermediates", f"mlp_post_{layer}", post_BxF)
+            pre_BxF = site(self, hooks, f"mlp_pre_{layer}", self.dense(f"hidden_{layer}", post_BxF, cfg.width))
+            post_BxF = site(self, hooks, f"mlp_post_{layer}", act(pre_BxF))
         if cfg.tie_embed:  # unembed with the embedding's transpose (learned or fixed), in the cheap order
             w_out_FxE = self.weight("W_out", (cfg.width, e_VxE.shape[-1]))  # e_VxE: the operands' table above
             return post_BxF @ (w_out_FxE @ e_VxE.T)
@@ -149,14 +131,13 @@ class Attention(nn.Module):
     computed once per table entry and their rows gathered, instead of once per example and position.
     (Folding W_V into W_O on the table saves a product but gathers d_model-wide rows: slower on CPU.)
 
-    `heads` (optional) = (ablated_H bool, value_HxE) replaces those heads' outputs z (before W_O) at
-    every query position. z is sown into the "heads" collection, kept only when that is mutable.
+    `hooks`: this block's hooks, by site name within it (attn_pattern, z).
     """
 
     cfg: ModelConfig
 
     @nn.compact
-    def __call__(self, h_BxLxD, n_q: int, tokens_BxL=None, h_table_VxLxD=None, heads=None) -> jax.Array:
+    def __call__(self, h_BxLxD, n_q: int, tokens_BxL=None, h_table_VxLxD=None, hooks=None) -> jax.Array:
         cfg = self.cfg
         std = 1 / math.sqrt(cfg.d_model)
         shape = (cfg.n_heads, cfg.d_model, cfg.d_head)
@@ -185,11 +166,8 @@ class Attention(nn.Module):
         scores_BxHxQxL = jnp.einsum("bqhe,blhe->bhql", q_BxQxHxE, k_BxLxHxE) / math.sqrt(cfg.d_head)
         causal_QxL = jnp.arange(n_l)[None, :] <= (jnp.arange(n_q) + n_l - n_q)[:, None]
         scores_BxHxQxL = jnp.where(causal_QxL[None, None], scores_BxHxQxL, -jnp.inf)
-        pattern_BxHxQxL = jax.nn.softmax(scores_BxHxQxL, axis=-1)
-        self.sow("intermediates", "attn_pattern", pattern_BxHxQxL)
-        z_BxQxHxE = jnp.einsum("bhql,blhe->bqhe", pattern_BxHxQxL, v_BxLxHxE)
-        self.sow("heads", "z", z_BxQxHxE)
-        z_BxQxHxE = replace_units(z_BxQxHxE, heads)
+        pattern_BxHxQxL = site(self, hooks, "attn_pattern", jax.nn.softmax(scores_BxHxQxL, axis=-1))
+        z_BxQxHxE = site(self, hooks, "z", jnp.einsum("bhql,blhe->bqhe", pattern_BxHxQxL, v_BxLxHxE))
         out_BxQxD = jnp.einsum("bqhe,hed->bqd", z_BxQxHxE, w_O_HxExD)
         if cfg.attn_bias:
             out_BxQxD = out_BxQxD + self.param("b_O", initializer(cfg, "b_O", "bias", cfg.n_heads * cfg.d_head),
@@ -199,12 +177,12 @@ class Attention(nn.Module):
 
 class FeedForward(nn.Module):
     """The transformer's MLP block: W_out act(W_in h + b_in) + b_out (no biases with model.bias = false);
-    `neurons` = (ablated_F, value_F) replaces some."""
+    `hooks`: this block's hooks (mlp_pre, mlp_post)."""
 
     cfg: ModelConfig
 
     @nn.compact
-    def __call__(self, h_BxQxD: jax.Array, neurons=None) -> jax.Array:
+    def __call__(self, h_BxQxD: jax.Array, hooks=None) -> jax.Array:
         cfg = self.cfg
         std = 1 / math.sqrt(cfg.d_model)
         w_in_DxF = self.param("W_in", initializer(cfg, "W_in", "weight", cfg.d_model, std), (cfg.d_model, cfg.d_mlp))
@@ -212,9 +190,8 @@ class FeedForward(nn.Module):
         pre_BxQxF = h_BxQxD @ w_in_DxF
         if cfg.bias:
             pre_BxQxF = pre_BxQxF + self.param("b_in", initializer(cfg, "b_in", "bias", cfg.d_model), (cfg.d_mlp,))[None, None]
-        post_BxQxF = replace_units(ACTIVATION_FNS[cfg.activation](pre_BxQxF), neurons)
-        self.sow("intermediates", "mlp_pre", pre_BxQxF)
-        self.sow("intermediates", "mlp_post", post_BxQxF)
+        pre_BxQxF = site(self, hooks, "mlp_pre", pre_BxQxF)
+        post_BxQxF = site(self, hooks, "mlp_post", ACTIVATION_FNS[cfg.activation](pre_BxQxF))
         out_BxQxD = post_BxQxF @ w_out_FxD
         if cfg.bias:
             out_BxQxD = out_BxQxD + self.param("b_out", initializer(cfg, "b_out", "bias", cfg.d_mlp), (cfg.d_model,))[None, None]
@@ -237,9 +214,8 @@ class Transformer(nn.Module):
     Only the readout's needs are computed: the last block's queries, MLP and the unembedding run at
     the last n_answers positions only, and the first block's projections once per (token, position).
     model.block places the LayerNorms (pre_ln, Grokfast's ln_residual, Power et al.'s post_ln).
-    Returns logits [B, n_answers, C].
-    `ablate` (optional) may hold "neurons" (ablated_F, value_F) for the last block's MLP and "heads"
-    (ablated_H, value_HxE) for the last block's attention heads, replaced at the last position(s).
+    Returns logits [B, n_answers, C]. `hooks` (optional, for analyses): {site name: hook}, see
+    `lab.models.sites`; a hook on `embed` makes the first block run per example instead of per table row.
     """
 
     cfg: ModelConfig
@@ -255,9 +231,9 @@ class Transformer(nn.Module):
         return nn.LayerNorm(epsilon=self.cfg.ln_eps, name=name)
 
     @nn.compact
-    def __call__(self, tokens_BxL: jax.Array, ablate: dict | None = None) -> jax.Array:
+    def __call__(self, tokens_BxL: jax.Array, hooks: dict | None = None) -> jax.Array:
         cfg = self.cfg
-        ablate = ablate or {}
+        hooks = hooks or {}
         std = 1 / math.sqrt(cfg.d_model)
         w_E_VxD = self.param("W_E", initializer(cfg, "W_E", "embedding", self.n_vocab, std), (self.n_vocab, cfg.d_model))
         n_l = tokens_BxL.shape[1]
@@ -268,8 +244,8 @@ class Transformer(nn.Module):
                                    (self.n_ctx, cfg.d_model))[:n_l]
         table_VxLxD = w_E_VxD[:, None, :] + w_pos_LxD[None]  # every (token, position) embedding
         rows_BxL = tokens_BxL * n_l + jnp.arange(n_l)[None, :]
-        resid_BxLxD = jnp.take(table_VxLxD.reshape(self.n_vocab * n_l, cfg.d_model), rows_BxL, axis=0)
-        self.sow("intermediates", "embed", resid_BxLxD)
+        resid_BxLxD = site(self, hooks, "embed",
+                           jnp.take(table_VxLxD.reshape(self.n_vocab * n_l, cfg.d_model), rows_BxL, axis=0))
         pre, post = cfg.block in ("pre_ln", "ln_residual"), cfg.block == "post_ln"
         for layer in range(cfg.n_layers):
             last = layer == cfg.n_layers - 1
@@ -277,27 +253,27 @@ class Transformer(nn.Module):
             ln_attn, ln_mlp = self.layer_norm(f"{block}_ln_attn"), self.layer_norm(f"{block}_ln_mlp")
             n_q = self.n_answers if last else n_l
             attention = Attention(cfg, name=f"{block}_attn")
-            heads = ablate.get("heads") if last else None
-            if layer == 0:  # the first block reads (token, position) table rows: its projections run per row
+            attn_hooks = scoped(hooks, f"{block}_attn")
+            if layer == 0 and "embed" not in hooks:  # (token, position) table rows: its projections run per row
                 table_in = ln_attn(table_VxLxD) if pre else table_VxLxD
-                out_BxQxD = attention(resid_BxLxD, n_q, tokens_BxL, table_in, heads=heads)
+                out_BxQxD = attention(resid_BxLxD, n_q, tokens_BxL, table_in, hooks=attn_hooks)
                 base_table = table_in if cfg.block == "ln_residual" else table_VxLxD
                 base_BxQxD = jnp.take(base_table.reshape(self.n_vocab * n_l, cfg.d_model), rows_BxL[:, n_l - n_q:],
                                       axis=0)
             else:
                 attn_in = ln_attn(resid_BxLxD) if pre else resid_BxLxD
-                out_BxQxD = attention(attn_in, n_q, heads=heads)
+                out_BxQxD = attention(attn_in, n_q, hooks=attn_hooks)
                 base_BxQxD = (attn_in if cfg.block == "ln_residual" else resid_BxLxD)[:, n_l - n_q:]
             resid_BxQxD = base_BxQxD + out_BxQxD
             if post:
                 resid_BxQxD = ln_attn(resid_BxQxD)
-            self.sow("intermediates", f"{block}_resid_mid", resid_BxQxD)
-            neurons = ablate.get("neurons") if last else None
-            resid_BxLxD = resid_BxQxD + FeedForward(cfg, name=f"{block}_mlp")(ln_mlp(resid_BxQxD) if pre else resid_BxQxD,
-                                                                             neurons)
+            resid_BxQxD = site(self, hooks, f"{block}_resid_mid", resid_BxQxD)
+            mlp_out_BxQxD = FeedForward(cfg, name=f"{block}_mlp")(ln_mlp(resid_BxQxD) if pre else resid_BxQxD,
+                                                                  scoped(hooks, f"{block}_mlp"))
+            resid_BxLxD = resid_BxQxD + mlp_out_BxQxD
             if post:
                 resid_BxLxD = ln_mlp(resid_BxLxD)
-            self.sow("intermediates", f"{block}_resid_post", resid_BxLxD)
+            resid_BxLxD = site(self, hooks, f"{block}_resid_post", resid_BxLxD)
         final_BxAxD = self.layer_norm("ln_final")(resid_BxLxD) if pre else resid_BxLxD
         w_U_DxC = self.param("W_U", initializer(cfg, "W_U", "unembedding", cfg.d_model, 1 / math.sqrt(self.n_vocab)),
                              (cfg.d_model, self.n_classes))

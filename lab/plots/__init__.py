@@ -1,4 +1,4 @@
-"""Figures drawn from run metrics (matplotlib, Agg backend, PNG files)."""
+"""Figures drawn from run metrics: functions that take optional axes and return a matplotlib Figure."""
 
 from lab.plots.curves import plot_curves
 

@@ -40,7 +40,7 @@ from lab.report.describe import describe_run, model_label, representative_model
 from lab.report.neuron_report import NeuronFigures
 from lab.report.phases import CLASSES, GROK_RATIO, LEARNED_LOSS, phase_table
 from lab.report.skip import Skip
-from lab.sweeps.summary import TEST_FIT, first_step, format_summary, per_model
+from lab.analysis.summary import TEST_FIT, first_step, format_summary, per_model
 from lab.tasks import zipf_probs
 
 
@@ -108,7 +108,7 @@ class Report(NeuronFigures):
     # -- one function per figure: draw it and return its caption, or raise Skip ---------------------
 
     def curves(self, path: Path) -> str:
-        plot_curves(self.metrics, self.grid, path, title=self.spec.name)
+        figures.save_figure(plot_curves(self.metrics, self.grid, title=self.spec.name), path)
         return ("Accuracy (left) and loss (right) over training on a log step axis, dashed train and solid test: "
                 "grokking shows as test accuracy rising long after train accuracy has reached 1.")
 

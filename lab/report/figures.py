@@ -17,7 +17,7 @@ from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.patches import Patch, Rectangle
 
 from lab.report.phases import CLASSES
-from lab.sweeps.summary import TEST_FIT, setting_columns
+from lab.analysis.summary import TEST_FIT, setting_columns
 
 DPI = 110
 PHASE_COLORS = {"no learning": "#bdbdbd", "memorizes": "#e6550d", "grokking": "#756bb1", "generalizes": "#31a354"}

@@ -16,7 +16,7 @@ import pandas as pd
 from lab import models, references, tasks
 from lab.analysis.emergence import fit_power_law
 from lab.report.figures import save_figure
-from lab.sweeps.summary import first_step
+from lab.analysis.summary import first_step
 
 BITS = np.log(2.0)  # Michaud et al. plot and threshold subtask losses in bits
 

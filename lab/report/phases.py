@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lab.sweeps.summary import per_model
+from lab.analysis.summary import per_model
 
 NO_LEARNING, MEMORIZES, GROKKING, GENERALIZES = "no learning", "memorizes", "grokking", "generalizes"
 CLASSES = (NO_LEARNING, MEMORIZES, GROKKING, GENERALIZES)

@@ -93,7 +93,7 @@ def modadd(report, path: Path) -> list[str]:
         f"step of test loss < 1e-3 (1,000-step grid), generalized models: median {q_lab[1]:,.0f} (10-90%: "
         f"{q_lab[0]:,.0f}-{q_lab[2]:,.0f}) vs the page's {q_ref[1]:,.0f} ({q_ref[0]:,.0f}-{q_ref[2]:,.0f}): "
         + (_verdict(q_ref[0] <= q_lab[1] <= q_ref[2]) if done else "no lab model got there"),
-        f"frequencies per generalized model (neurons with a DFT peak > 10): median "
+        "frequencies per generalized model (neurons with a DFT peak > 10): median "
         + (f"{np.median(n_freqs):g} (range {n_freqs.min()}-{n_freqs.max()}) vs {f_ref[1]:g} ({f_ref[0]:g}-"
            f"{f_ref[2]:g}): " + _verdict(f_ref[0] <= np.median(n_freqs) <= f_ref[2]) if done
            else f"none generalized (the page: {f_ref[1]:g})"),

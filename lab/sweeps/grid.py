@@ -11,7 +11,7 @@ import numpy as np
 
 from lab import tasks
 from lab.config import PER_MODEL_FIELDS, Spec, SpecError
-from lab.train import HParams, hparams_of
+from lab.sweeps.hparams import HParams, hparams_of
 
 
 @dataclass(frozen=True)

@@ -153,11 +153,12 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), parsed
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """A copy of the raw spec dict with each `key=value` override set (sweep.<field> sets an axis)."""
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
+    """A copy of the raw spec dict with each override set: `key=value` texts (the CLI's --set) or a dict
+    {key: value} (Python's); sweep.<field> sets an axis."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
-    for text in overrides:
-        key, value = parse_override(text)
+    pairs = overrides.items() if isinstance(overrides, dict) else map(parse_override, overrides)
+    for key, value in pairs:
         section, _, rest = key.partition(".")
         if not rest:
             raise SpecError(f"--set {key!r} must name a section and a key, e.g. train.lr")
@@ -171,8 +172,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return out
 
 
-def load_spec(path: str | Path, overrides: list[str] = ()) -> Spec:
-    """Read, override and validate the spec at path; its name is the file's stem unless it sets one."""
+def load_spec(path: str | Path, overrides: list[str] | dict[str, Any] = ()) -> Spec:
+    """Read, override (see `apply_overrides`) and validate the spec at path; its name is the file's stem
+    unless it sets one."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"no spec file at {path}; specs live in sweeps/, e.g. sweeps/quickstart.toml")
@@ -180,4 +182,5 @@ def load_spec(path: str | Path, overrides: list[str] = ()) -> Spec:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise SpecError(f"{path} is not valid TOML: {e}") from None
-    return spec_from_dict(apply_overrides(raw, list(overrides)), name=path.stem)
+    return spec_from_dict(apply_overrides(raw, overrides if isinstance(overrides, dict) else list(overrides)),
+                          name=path.stem)

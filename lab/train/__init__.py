@@ -9,14 +9,13 @@
 from lab.train.loop import Programs, build_programs, chunk_of_steps, run_chunks
 from lab.train import memory, sharding
 from lab.train.losses import accuracy, per_example_loss, weighted_mean
+from lab.sweeps.hparams import HParams, hparams_of
 from lab.train.keys import data_key, epoch_key, model_key, step_key
 from lab.train.optim import make_optimizer
 from lab.train.step import (
     METRICS,
-    HParams,
     TrainState,
     evaluate,
-    hparams_of,
     init_state,
     make_data,
     precision_scope,

@@ -16,7 +16,8 @@ import numpy as np
 
 from lab import models
 from lab.config import Spec
-from lab.train.step import hparams_of, init_state, make_data, precision_scope
+from lab.sweeps.hparams import hparams_of
+from lab.train.step import init_state, make_data, precision_scope
 
 
 def _nbytes(tree) -> int:
@@ -37,9 +38,9 @@ def _one_model_shapes(spec: Spec, n_train_max: int):
 def _activation_bytes(spec: Spec, params, x) -> int:
     """Bytes of the logits and kept activations of one forward pass (embeddings are gathered, not kept)."""
     with precision_scope(spec):
-        logits, acts = jax.eval_shape(lambda p, xb: models.apply_with_activations(p, xb, spec.model, spec.task),
+        logits, acts = jax.eval_shape(lambda p, xb: models.run_with_cache(p, xb, spec.model, spec.task),
                                       params, x)
-    return _nbytes(logits) + _nbytes({k: v for k, v in acts.items() if "embed" not in k})
+    return _nbytes(logits) + _nbytes({k: v for k, v in acts.items() if "embed" not in k and not k.endswith("/z")})
 
 
 def _train_batch(spec: Spec, data):

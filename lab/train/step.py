@@ -6,42 +6,18 @@ Everything here is written for a single model; `lab.train.loop` adds the model a
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from lab import models, tasks
-from lab.config import PER_MODEL_FIELDS, Spec
+from lab.config import Spec
+from lab.sweeps.hparams import HParams
 from lab.train.batches import train_batch
 from lab.train.keys import data_key, model_key
 from lab.train.losses import accuracy, collapsed, per_example_loss, weighted_mean
 from lab.train.optim import make_optimizer
-
-
-class HParams(NamedTuple):
-    """The swept numbers of one model (scalars), or of a group (arrays [M])."""
-
-    lr: jax.Array
-    weight_decay: jax.Array
-    seed: jax.Array
-    init_scale: jax.Array
-    data_seed: jax.Array
-    train_frac: jax.Array
-    grokfast_alpha: jax.Array
-    grokfast_lambda: jax.Array
-
-
-HPARAM_FIELDS = dict(zip(HParams._fields, PER_MODEL_FIELDS))  # HParams name -> dotted spec field
-
-
-def hparams_of(spec: Spec, rows: list[dict[str, Any]]) -> HParams:
-    """Per-model arrays [M] (float32, seeds int32): each row's dotted values, else the spec's."""
-    cols = {name: np.asarray([row.get(dotted, spec.get(dotted)) for row in rows],
-                             np.int32 if "seed" in name else np.float32)
-            for name, dotted in HPARAM_FIELDS.items()}
-    return HParams(**cols)
 
 
 class TrainState(NamedTuple):

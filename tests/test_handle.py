@@ -1,0 +1,94 @@
+"""Tests of lab.checkpoints.handle and lab.launch.entry: `lab.sweep(...)` from Python, `run.model(i)`, and a
+Run that reads each checkpoint once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lab
+from lab import models
+from lab.checkpoints.orbax_io import CheckpointStore
+from lab.errors import LabError
+
+from conftest import tiny_spec
+
+LRS = [1e-2, 3e-2]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("handle") / "run"
+    return lab.sweep(tiny_spec(seeds=2), out=out, set={"sweep.train.lr": LRS, "train.steps": 40}, progress=False)
+
+
+def test_lab_sweep_trains_the_overridden_grid_and_returns_its_run(run):
+    assert isinstance(run, lab.Run)
+    assert sorted(run.grid["train.lr"].unique()) == LRS and len(run.grid) == 4
+    assert run.steps[-1] == 40 and set(run.metrics.step) >= {0, 40}
+
+
+def test_lab_sweep_resumes_and_refuses_another_spec_untouched(run):
+    before = run.metrics.copy()
+    again = lab.sweep(tiny_spec(seeds=2), out=run.path, set={"sweep.train.lr": LRS, "train.steps": 40},
+                      progress=False)
+    assert again.metrics.equals(before)
+    files = {p: p.stat().st_mtime_ns for p in run.path.rglob("*") if p.is_file()}
+    with pytest.raises(LabError, match="holds a run of another spec"):
+        lab.sweep(tiny_spec(seeds=2), out=run.path, set={"train.steps": 40}, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in run.path.rglob("*") if p.is_file()} == files
+
+
+def test_a_model_handle_holds_its_own_spec_row_params_and_data(run):
+    row = run.grid.iloc[3]
+    m = run.model(3)
+    assert m.step == run.steps[-1] and m.spec.train.lr == pytest.approx(row["train.lr"])
+    assert m.spec.train.seed == row["train.seed"] and m.row["train.lr"] == pytest.approx(row["train.lr"])
+    np.testing.assert_array_equal(m.params["W_in"], run.params(3)["W_in"])
+    x, y = m.train_set
+    assert len(x) == round(0.5 * 11 * 11) == len(y)
+    x_test, y_test = m.test_set
+    assert len(x_test) == 11 * 11 - len(x)
+    assert not {tuple(r) for r in np.asarray(x)} & {tuple(r) for r in np.asarray(x_test)}
+    np.testing.assert_allclose(m.apply(x_test), models.apply(m.params, x_test, m.spec.model, m.spec.task), rtol=1e-5,
+                               atol=1e-5)
+    accuracy = float(np.mean(np.argmax(m.apply(x_test), -1) == y_test))
+    logged = run.metrics.query("model == 3 and step == @m.step").test_acc.iloc[0]
+    assert accuracy == pytest.approx(logged, abs=1e-6)
+
+
+def test_the_handle_runs_with_cache_and_hooks(run):
+    m = run.model(0, step=run.steps[1])
+    x, _ = m.test_set
+    logits, cache = m.run_with_cache(x, names=["mlp_post"])
+    assert list(cache) == ["mlp_post_0"] and cache["mlp_post", -1].shape == (len(x), 16)
+    dead = m.apply(x, hooks={m.site("mlp_post"): models.Replace(np.ones(16, bool), 0.0)})
+    bias_only = m.params["b_out"][None] + 0 * logits  # every neuron zeroed: the readout's bias is left
+    np.testing.assert_allclose(dead, bias_only, rtol=1e-6, atol=1e-6)
+    doubled = m.apply(x, hooks={m.site("mlp_post"): lambda a: 2 * a})  # a function hook runs eagerly
+    assert not np.allclose(doubled, logits)
+
+
+def test_a_loop_over_models_and_steps_reads_each_checkpoint_once(run, monkeypatch):
+    fresh = lab.open(run.path)
+    reads = []
+    real = CheckpointStore.restore_part
+    monkeypatch.setattr(CheckpointStore, "restore_part",
+                        lambda self, step, key, like: reads.append((str(self.path), step)) or real(self, step, key, like))
+    for step in fresh.steps:
+        for model in range(4):
+            fresh.model(model, step)
+    for model in range(4):
+        for step in fresh.steps:
+            fresh.params(model, step)
+    assert len(reads) == len(set(reads)) == len(fresh.steps) * len(fresh.groups)
+
+
+def test_runs_and_handles_show_html_summaries(run):
+    page = run._repr_html_()
+    assert "tiny" in page and "train.lr" in page and str(run.steps[-1]) in page
+    m = run.model(2)
+    assert "model 2" in m._repr_html_() and "mlp_post_0" in m._repr_html_()
+    assert "treescope-container" in m.params_tree()._repr_html_()  # treescope's foldable tree (compressed)
+    with pytest.raises(LabError, match="step 7 was not saved"):
+        run.model(0, step=7)
