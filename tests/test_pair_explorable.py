@@ -14,7 +14,7 @@ import pytest
 import lab
 from lab import models, references
 from lab.report.phases import CLASSES, classify, classify_numbers
-from lab.sweeps import expand, load_spec
+from lab.sweeps import expand, hparams_of, load_spec
 from lab.launch.runner import run_sweep
 from lab.train import make_optimizer, per_example_loss, step
 from lab.train.grad_transforms import add_l1_decay
@@ -29,7 +29,7 @@ def _first_models(spec, n: int):
     out = []
     with step.precision_scope(spec):
         for row in group.numbers[:n]:
-            hp = jax.tree.map(lambda v: v[0], step.hparams_of(spec, [row]))
+            hp = jax.tree.map(lambda v: v[0], hparams_of(spec, [row]))
             state = jax.jit(lambda h: step.init_state(spec, h))(hp)
             data = step.make_data(spec, hp, group.n_train_max())
             out.append((state, data, {k: float(v) for k, v in step.evaluate(spec, state.params, data).items()}))
@@ -151,7 +151,7 @@ def test_the_main_models_step_is_the_notebooks(tmp_path):
             logits = (jax.nn.relu(e_a @ p["W_in"] + e_b @ p["W_in"]) @ p["W_out"]) @ p["W_E"].T
             return -jnp.mean(jax.nn.one_hot(y, 67) * jax.nn.log_softmax(logits, axis=-1))
 
-        hp = jax.tree.map(lambda v: v[0], step.hparams_of(spec, [expand(spec)[0].numbers[0]]))
+        hp = jax.tree.map(lambda v: v[0], hparams_of(spec, [expand(spec)[0].numbers[0]]))
         lab_step = jax.jit(lambda s: step.train_step(spec, s, data, hp))
         adamw = optax.adamw(1e-3, b1=0.9, b2=0.98, weight_decay=1.0)
         params, opt_state, ours = state.params, adamw.init(state.params), state

@@ -3,10 +3,11 @@ hidden layer with `layer=`; the last block's MLP of a transformer) and of attent
 transformer's last block), and measure loss and accuracy; the same for random sets of neurons of
 equal size, as the baseline.
 
-    out = ablate(params, model_cfg, task_cfg, x, y, neurons=[3, 17], mode="mean")   # {"loss", "accuracy"}
-    out = ablate(params, model_cfg, task_cfg, x, y, heads=[1])                        # zero head 1's output
-    draws = random_ablation_baseline(params, model_cfg, task_cfg, x, y, n_neurons=2, n_draws=100)
-    table = ablation_over_steps(run, model=0, neurons=[3, 17])                        # one row per saved step
+    m = run.model(0)
+    out = ablate(m, neurons=[3, 17], mode="mean")             # {"loss", "accuracy"} over every pair
+    out = ablate(params, spec, x=x, y=y, heads=[1])           # params with their spec; zero head 1's output
+    draws = random_ablation_baseline(m, n_neurons=2, n_draws=100)
+    table = ablation_over_steps(run, 0, neurons=[3, 17])      # one row per saved step
 
 The model does the replacing, through its hooks (`lab.models.apply(..., hooks=ablation_spec(...))`,
 see `lab.models.sites`): a neuron's post-activation or a head's output z (before W_O) is set to 0 or
@@ -24,14 +25,10 @@ import numpy as np
 import pandas as pd
 
 from lab import models
-from lab.analysis.activations import (
-    complete_dataset,
-    map_chunks,
-    mlp_layer_name,
-    sample_dataset,
-)
+from lab.analysis.activations import dataset_or_default, default_dataset, map_chunks, mlp_layer_name
 from lab.analysis.masks import first_k_masks, labels_of, n_neurons_of, random_permutations, scores_under_masks
-from lab.config import ModelConfig, SpecError, TaskConfig
+from lab.analysis.target import params_and_spec
+from lab.config import ModelConfig, Spec, SpecError, TaskConfig
 from lab.errors import LabError
 from lab.train.losses import accuracy, per_example_loss
 
@@ -82,15 +79,13 @@ def neuron_layer(model_cfg: ModelConfig, layer: int | None) -> int | None:
     return None if index == n_layers - 1 else index
 
 
-def mean_activations(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any,
-                     chunk: int = 4096, layer: int | None = None) -> dict[str, np.ndarray]:
+def mean_activations(model: Any, spec: Spec | None = None, *, x: Any = None, chunk: int = 4096,
+                     layer: int | None = None) -> dict[str, np.ndarray]:
     """The mean over inputs x of what mean ablation replaces.
 
     Args:
-        params: one model's parameters.
-        model_cfg: the model config.
-        task_cfg: the task config.
-        x: inputs [N, ...].
+        model: `run.model(i, step)`, or one model's params with `spec`.
+        x: inputs [N, ...] (default: `default_dataset`).
         chunk: rows per forward pass.
         layer: the MLP hidden layer of the neurons (None: the last).
 
@@ -98,6 +93,9 @@ def mean_activations(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: T
         {"neurons": [F]} post-activations of that MLP layer (last position) and, for
         transformers, "heads": [H, E] the last block's head outputs z at the last position.
     """
+    params, spec = params_and_spec(model, spec)
+    model_cfg, task_cfg = spec.model, spec.task
+    x = default_dataset(spec)[0] if x is None else x
     params = jax.device_put(params)
     layer = neuron_layer(model_cfg, layer)
     per_row = map_chunks(lambda x_c: _mean_chunk_jit(params, x_c, model_cfg, task_cfg, layer), x, chunk=chunk)
@@ -163,9 +161,9 @@ def _scores(params, model_cfg, task_cfg, x, y, spec, loss: str, chunk: int) -> d
     return {"loss": float(np.mean(loss_N, dtype=np.float64)), "accuracy": float(np.mean(correct_N, dtype=np.float64))}
 
 
-def ablate(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
-           neurons: Any = None, heads: Any = None, mode: str = "zero", mean_acts: Any = None,
-           loss: str = "cross_entropy", chunk: int = 4096, layer: int | None = None) -> dict[str, float]:
+def ablate(model: Any, spec: Spec | None = None, *, x: Any = None, y: Any = None, neurons: Any = None,
+           heads: Any = None, mode: str = "zero", mean_acts: Any = None, loss: str | None = None, chunk: int = 4096,
+           layer: int | None = None) -> dict[str, float]:
     """Loss and accuracy on (x, y) with some neurons and heads set to 0 or to their mean.
 
     Neurons are the last MLP layer's post-activations (an MLP's last hidden layer; a transformer's
@@ -173,35 +171,36 @@ def ablate(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig,
     Nothing ablated gives exactly the plain model's logits.
 
     Args:
-        params: one model's parameters.
-        model_cfg: the model config.
-        task_cfg: the task config.
-        x: inputs [N, ...]; y: labels [N].
+        model: `run.model(i, step)`, or one model's params with `spec`.
+        x: inputs [N, ...]; y: labels [N] (default: `default_dataset`: every pair, or 4096 parity rows).
         neurons: indices or a bool mask [F]; None: none.
         heads: indices or a bool mask [H] (transformers); None: none.
         mode: "zero", or "mean" (the mean over x unless mean_acts is given).
         mean_acts: `mean_activations`' dict (or an [F] array of neuron means) for mean mode.
-        loss: the loss kind (`spec.train.loss`; see `lab.train.losses.per_example_loss`).
+        loss: the loss kind (default: the spec's `train.loss`; see `lab.train.losses.per_example_loss`).
         chunk: rows per forward pass.
         layer: the MLP hidden layer of the neurons (None: the last; mean_acts must be that layer's).
 
     Returns:
         {"loss": mean loss, "accuracy": mean accuracy} over (x, y).
     """
+    params, spec = params_and_spec(model, spec)
+    x, y = dataset_or_default(spec, x, y)
     if mode == "mean" and mean_acts is None:
-        mean_acts = mean_activations(params, model_cfg, task_cfg, x, chunk, layer)
-    spec = ablation_spec(model_cfg, neurons, heads, mode, mean_acts, layer)
-    return _scores(params, model_cfg, task_cfg, x, y, spec, loss, chunk)
+        mean_acts = mean_activations(params, spec, x=x, chunk=chunk, layer=layer)
+    hooks = ablation_spec(spec.model, neurons, heads, mode, mean_acts, layer)
+    return _scores(params, spec.model, spec.task, x, y, hooks, loss or spec.train.loss, chunk)
 
 
-def random_ablation_baseline(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
-                             n_neurons: int, n_draws: int = 100, key: jax.Array | None = None, mode: str = "zero",
-                             mean_acts: Any = None, loss: str = "cross_entropy", chunk: int = 4096,
+
+def random_ablation_baseline(model: Any, spec: Spec | None = None, *, n_neurons: int, n_draws: int = 100,
+                             key: jax.Array | None = None, x: Any = None, y: Any = None, mode: str = "zero",
+                             mean_acts: Any = None, loss: str | None = None, chunk: int = 4096,
                              layer: int | None = None) -> dict[str, np.ndarray]:
     """Loss and accuracy after ablating n_neurons neurons drawn at random, for n_draws draws.
 
     Args:
-        params, model_cfg, task_cfg, x, y, mode, mean_acts, loss, chunk, layer: as in `ablate`.
+        model, spec, x, y, mode, mean_acts, loss, chunk, layer: as in `ablate`.
         n_neurons: neurons per draw (distinct within a draw).
         n_draws: independent draws.
         key: a PRNG key (default jax.random.key(0)).
@@ -210,28 +209,22 @@ def random_ablation_baseline(params: dict[str, Any], model_cfg: ModelConfig, tas
         {"loss": [n_draws], "accuracy": [n_draws], "neurons": [n_draws, n_neurons] int indices}; the
         draws run as vmapped batches (`scores_under_masks`).
     """
-    n_f = n_neurons_of(model_cfg)
+    params, spec = params_and_spec(model, spec)
+    x, y = dataset_or_default(spec, x, y)
+    n_f = n_neurons_of(spec.model)
     if not 0 <= n_neurons <= n_f:
         raise LabError(f"n_neurons must be in [0, {n_f}] (got {n_neurons})")
     key = jax.random.key(0) if key is None else key
     perms_DxF = random_permutations(key, n_draws, n_f)
     if mode == "mean" and mean_acts is None:
-        mean_acts = mean_activations(params, model_cfg, task_cfg, x, chunk, layer)
-    spec = ablation_spec(model_cfg, None, None, mode, mean_acts, layer)
-    loss_D, acc_D = scores_under_masks(params, model_cfg, task_cfg, x, y, first_k_masks(perms_DxF, n_neurons), spec,
-                                       loss, chunk)
+        mean_acts = mean_activations(params, spec, x=x, chunk=chunk, layer=layer)
+    hooks = ablation_spec(spec.model, None, None, mode, mean_acts, layer)
+    loss_D, acc_D = scores_under_masks(params, spec.model, spec.task, x, y, first_k_masks(perms_DxF, n_neurons), hooks,
+                                       loss or spec.train.loss, chunk)
     return {"loss": loss_D, "accuracy": acc_D, "neurons": perms_DxF[:, :n_neurons]}
 
 
-def default_dataset(model_cfg: ModelConfig, task_cfg: TaskConfig, n: int = 4096,
-                    key: jax.Array | None = None) -> tuple[Any, Any]:
-    """Inputs and labels to ablate on: every pair of a table task, or n random rows of a parity task."""
-    if task_cfg.is_table:
-        return complete_dataset(model_cfg, task_cfg)
-    return sample_dataset(task_cfg, model_cfg, n, jax.random.key(0) if key is None else key)
-
-
-def ablation_over_steps(run: Any, model: int, neurons: Any = None, heads: Any = None, mode: str = "zero",
+def ablation_over_steps(run: Any, model: int, *, neurons: Any = None, heads: Any = None, mode: str = "zero",
                         x: Any = None, y: Any = None, steps: list[int] | None = None,
                         chunk: int = 4096, layer: int | None = None) -> pd.DataFrame:
     """The effect of one ablation of one model of a run at every saved step.
@@ -249,15 +242,12 @@ def ablation_over_steps(run: Any, model: int, neurons: Any = None, heads: Any = 
         One row per step: step, loss, accuracy (ablated), plain_loss, plain_accuracy, and
         loss_increase = loss - plain_loss. Losses use the run's loss kind.
     """
-    spec = run.spec_of(model)
-    if x is None or y is None:
-        x, y = default_dataset(spec.model, spec.task)
+    x, y = dataset_or_default(run.spec_of(model), x, y)
     rows = []
     for step in run.steps if steps is None else steps:
-        params = run.params(model, step)
-        means = mean_activations(params, spec.model, spec.task, x, chunk, layer) if mode == "mean" else None
-        plain = ablate(params, spec.model, spec.task, x, y, loss=spec.train.loss, chunk=chunk)
-        out = ablate(params, spec.model, spec.task, x, y, neurons, heads, mode, means, spec.train.loss, chunk, layer)
+        m = run.model(model, step)
+        plain = ablate(m, x=x, y=y, chunk=chunk)
+        out = ablate(m, x=x, y=y, neurons=neurons, heads=heads, mode=mode, chunk=chunk, layer=layer)
         rows.append({"step": step, **out, "plain_loss": plain["loss"], "plain_accuracy": plain["accuracy"],
                      "loss_increase": out["loss"] - plain["loss"]})
     return pd.DataFrame(rows)

@@ -2,9 +2,9 @@
 ablatable layer (an MLP's last hidden layer, a transformer's last block's MLP at the last position) by
 their effect on the correct answer, and find the smallest set of them that keeps most of the accuracy.
 
-    effects_F = patching_effects(params, model_cfg, task_cfg, x, y)           # loss increase per neuron
-    found = smallest_sufficient_set(params, model_cfg, task_cfg, x, y)      # {"neurons", "k", "curve", ...}
-    table = ablation_curve(params, model_cfg, task_cfg, x, y, found["ranking"], sizes=[1, 4, 16])
+    effects_F = _patching_effects(params, model_cfg, task_cfg, x, y)           # loss increase per neuron
+    found = _smallest_sufficient_set(params, model_cfg, task_cfg, x, y)      # {"neurons", "k", "curve", ...}
+    table = _ablation_curve(params, model_cfg, task_cfg, x, y, found["ranking"], sizes=[1, 4, 16])
 
 Two measures: `direct_logit_attribution` reads each neuron's direct path to the logits (activation times
 its readout row, no forward pass through the ablated model); `patching_effects` replaces one neuron at a
@@ -25,9 +25,10 @@ import pandas as pd
 
 from lab import models
 from lab.analysis.ablation import ablation_spec, mean_activations
-from lab.analysis.activations import map_chunks, mlp_layer_name
+from lab.analysis.activations import dataset_or_default, map_chunks, mlp_layer_name
 from lab.analysis.masks import first_k_masks, labels_of, n_neurons_of, random_permutations, scores_under_masks
-from lab.config import ModelConfig, TaskConfig
+from lab.analysis.target import params_and_spec
+from lab.config import ModelConfig, Spec, TaskConfig
 from lab.errors import LabError
 
 LN_EPSILON = 1e-6  # flax.linen.LayerNorm's default epsilon, which the transformer's ln_final uses
@@ -69,7 +70,7 @@ def _dla_chunk(params, x, y_B, w_FxC, model_cfg: ModelConfig, task_cfg: TaskConf
 _dla_chunk_jit = jax.jit(_dla_chunk, static_argnums=(4, 5))
 
 
-def direct_logit_attribution(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
+def _direct_logit_attribution(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
                              chunk: int = 4096) -> np.ndarray:
     """Each neuron's mean direct contribution to the correct-class logit minus the mean logit.
 
@@ -104,7 +105,7 @@ def _base_spec(params, model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, mod
                chunk: int, layer: int | None) -> tuple[dict, Any]:
     """`ablation_spec` with nothing ablated, and the mean activations it used (means over x unless given)."""
     if mode == "mean" and mean_acts is None:
-        mean_acts = mean_activations(params, model_cfg, task_cfg, x, chunk, layer)
+        mean_acts = mean_activations(params, Spec(task=task_cfg, model=model_cfg), x=x, chunk=chunk, layer=layer)
     return ablation_spec(model_cfg, None, None, mode, mean_acts, layer), mean_acts
 
 
@@ -128,7 +129,7 @@ def _keep_top_masks(order_F: np.ndarray, ks: Any) -> np.ndarray:
 # Public measures
 
 
-def patching_effects(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
+def _patching_effects(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
                      mode: str = "mean", chunk: int = 4096, batch: int | None = None, mean_acts: Any = None,
                      loss: str = "cross_entropy", layer: int | None = None) -> np.ndarray:
     """Activation patching one neuron at a time: the mean loss increase when it alone is replaced.
@@ -161,7 +162,7 @@ def patching_effects(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: T
     return loss_M[1:] - loss_M[0]
 
 
-def smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
+def _smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
                             ranking: Any = None, keep: float = 0.9, mode: str = "mean", chunk: int = 4096,
                             batch: int | None = None, mean_acts: Any = None, loss: str = "cross_entropy",
                             layer: int | None = None) -> dict[str, Any]:
@@ -193,7 +194,7 @@ def smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, task
     n_f = n_neurons_of(model_cfg)
     spec, mean_acts = _base_spec(params, model_cfg, task_cfg, x, mode, mean_acts, chunk, layer)
     if ranking is None:
-        effects_F = patching_effects(params, model_cfg, task_cfg, x, y_N, mode, chunk, batch, mean_acts, loss, layer)
+        effects_F = _patching_effects(params, model_cfg, task_cfg, x, y_N, mode, chunk, batch, mean_acts, loss, layer)
         ranking = np.argsort(-effects_F, kind="stable")
     order_F = _check_ranking(ranking, n_f)
     evaluated: dict[int, tuple[float, float]] = {}
@@ -224,7 +225,7 @@ def smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, task
             "plain_accuracy": plain_accuracy, "plain_loss": plain_loss, "ranking": order_F, "curve": curve}
 
 
-def ablation_curve(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
+def _ablation_curve(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
                    ranking: Any, sizes: Any, n_random: int = 20, mode: str = "mean", key: jax.Array | None = None,
                    chunk: int = 4096, batch: int | None = None, mean_acts: Any = None,
                    loss: str = "cross_entropy", layer: int | None = None) -> pd.DataFrame:
@@ -272,7 +273,7 @@ def ablation_curve(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: Tas
     return pd.DataFrame(rows)
 
 
-def smallest_sets_per_layer(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
+def _smallest_sets_per_layer(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
                             keep: float = 0.9, mode: str = "mean", chunk: int = 4096, batch: int | None = None,
                             loss: str = "cross_entropy") -> pd.DataFrame:
     """`smallest_sufficient_set` (ranked by patching effect) in every hidden layer of an MLP, one at a time
@@ -284,7 +285,7 @@ def smallest_sets_per_layer(params: dict[str, Any], model_cfg: ModelConfig, task
     n_layers = model_cfg.depth if model_cfg.kind == "mlp" else 1
     rows = []
     for layer in range(n_layers):
-        found = smallest_sufficient_set(params, model_cfg, task_cfg, x, y, keep=keep, mode=mode, chunk=chunk,
+        found = _smallest_sufficient_set(params, model_cfg, task_cfg, x, y, keep=keep, mode=mode, chunk=chunk,
                                         batch=batch, loss=loss, layer=layer if model_cfg.kind == "mlp" else None)
         rows.append({"layer": layer if model_cfg.kind == "mlp" else model_cfg.n_layers - 1, "k": found["k"],
                      "fraction": found["fraction"], "accuracy": found["accuracy"],
@@ -294,3 +295,89 @@ def smallest_sets_per_layer(params: dict[str, Any], model_cfg: ModelConfig, task
 
 __all__ = ["ablation_curve", "direct_logit_attribution", "patching_effects", "smallest_sets_per_layer",
            "smallest_sufficient_set"]
+
+
+# ----------------------------------------------------------------------------------------------------
+# The public forms: a model handle (`run.model(i, step)`) or params with their spec, options by keyword.
+# x and y default to every labelled pair of a table task (4096 rows of a parity task); loss to the spec's.
+
+
+def _inputs(model: Any, spec: Spec | None, x: Any, y: Any):
+    params, spec = params_and_spec(model, spec)
+    return (params, spec, *dataset_or_default(spec, x, y))
+
+
+def direct_logit_attribution(model: Any, spec: Spec | None = None, *, x: Any = None, y: Any = None,
+                             chunk: int = 4096) -> np.ndarray:
+    """Each ablatable neuron's mean direct contribution to the centred correct-class logit, [F] float64.
+
+    Args:
+        model: `run.model(i, step)`, or one model's params with `spec`.
+        x, y: inputs [N, ...] and labels [N] (default: every labelled pair, or 4096 parity rows).
+        chunk: rows per forward pass.
+    """
+    params, spec, x, y = _inputs(model, spec, x, y)
+    return _direct_logit_attribution(params, spec.model, spec.task, x, y, chunk)
+
+
+def patching_effects(model: Any, spec: Spec | None = None, *, x: Any = None, y: Any = None, mode: str = "mean",
+                     chunk: int = 4096, batch: int | None = None, mean_acts: Any = None, loss: str | None = None,
+                     layer: int | None = None) -> np.ndarray:
+    """Activation patching one neuron at a time: the mean loss increase when it alone is replaced, [F] float64.
+
+    Args:
+        model: `run.model(i, step)`, or one model's params with `spec`.
+        x, y: inputs and labels (default: every labelled pair, or 4096 parity rows).
+        mode: "mean" (replace by the mean over x, or mean_acts) or "zero".
+        chunk: rows per forward pass; batch: masks per vmapped call (None: bounded memory).
+        mean_acts: `mean_activations`' dict for mean mode (default: over x).
+        loss: the loss kind (default: the spec's train.loss).
+        layer: the MLP hidden layer (None: the last).
+    """
+    params, spec, x, y = _inputs(model, spec, x, y)
+    return _patching_effects(params, spec.model, spec.task, x, y, mode, chunk, batch, mean_acts,
+                             loss or spec.train.loss, layer)
+
+
+def smallest_sufficient_set(model: Any, spec: Spec | None = None, *, x: Any = None, y: Any = None,
+                            ranking: Any = None, keep: float = 0.9, mode: str = "mean", chunk: int = 4096,
+                            batch: int | None = None, mean_acts: Any = None, loss: str | None = None,
+                            layer: int | None = None) -> dict[str, Any]:
+    """The fewest top-ranked neurons that, with every other one ablated, keep `keep` of the plain accuracy.
+
+    Args:
+        model, spec, x, y, mode, chunk, batch, mean_acts, loss, layer: as in `patching_effects`.
+        ranking: neuron indices, most important first (default: by `patching_effects`).
+        keep: the share of the plain model's accuracy to keep.
+
+    Returns:
+        {"neurons", "k", "fraction", "accuracy", "loss", "plain_accuracy", "plain_loss", "ranking", "curve"}.
+    """
+    params, spec, x, y = _inputs(model, spec, x, y)
+    return _smallest_sufficient_set(params, spec.model, spec.task, x, y, ranking, keep, mode, chunk, batch, mean_acts,
+                                    loss or spec.train.loss, layer)
+
+
+def ablation_curve(model: Any, spec: Spec | None = None, *, ranking: Any, sizes: Any, x: Any = None, y: Any = None,
+                   n_random: int = 20, mode: str = "mean", key: jax.Array | None = None, chunk: int = 4096,
+                   batch: int | None = None, mean_acts: Any = None, loss: str | None = None,
+                   layer: int | None = None) -> pd.DataFrame:
+    """Accuracy and loss after ablating the top-k ranked neurons, against k random neurons, for each k.
+
+    Args:
+        model, spec, x, y, mode, chunk, batch, mean_acts, loss, layer: as in `patching_effects`.
+        ranking: neuron indices, most important first; sizes: the numbers k to ablate, each in [0, F].
+        n_random: random draws per size; key: their PRNG key (default jax.random.key(0)).
+    """
+    params, spec, x, y = _inputs(model, spec, x, y)
+    return _ablation_curve(params, spec.model, spec.task, x, y, ranking, sizes, n_random, mode, key, chunk, batch,
+                           mean_acts, loss or spec.train.loss, layer)
+
+
+def smallest_sets_per_layer(model: Any, spec: Spec | None = None, *, x: Any = None, y: Any = None, keep: float = 0.9,
+                            mode: str = "mean", chunk: int = 4096, batch: int | None = None,
+                            loss: str | None = None) -> pd.DataFrame:
+    """`smallest_sufficient_set` in each hidden layer of an MLP (the last block of a transformer), one row each."""
+    params, spec, x, y = _inputs(model, spec, x, y)
+    return _smallest_sets_per_layer(params, spec.model, spec.task, x, y, keep, mode, chunk, batch,
+                                    loss or spec.train.loss)

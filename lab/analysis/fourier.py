@@ -6,7 +6,7 @@ numpy. The grid-level functions (neuron activations, logits, `summarize`) are in
 `lab.analysis.neurons_fourier`; `lab.analysis` re-exports both.
 
     basis_PxP, names = fourier_basis(p)
-    norms_K = frequency_norms(embedding_weights(params, model_cfg, task_cfg)["embed"], p)
+    norms_K = frequency_norms(embedding_weights(run.model(0))["embed"], p)   # or (params, spec)
     freqs, fraction = key_frequencies(np.asarray(norms_K))
 
 Frequencies run k = 0..K with K = p // 2: (p - 1) // 2 for odd p; for even p the Nyquist
@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lab import models
-from lab.config import ModelConfig, TaskConfig
+from lab.analysis.target import params_and_spec
+from lab.config import ModelConfig, Spec, TaskConfig
 from lab.errors import LabError
 
 HIGHEST = jax.lax.Precision.HIGHEST  # the transforms are exact rotations: no TF32/bf16 passes
@@ -133,7 +134,7 @@ def _check_modular(task_cfg: TaskConfig) -> None:
         raise LabError(f"Fourier analysis needs task.name = 'modular' (got {task_cfg.name!r})")
 
 
-def embedding_weights(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig) -> dict[str, jax.Array]:
+def _embedding_weights(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig) -> dict[str, jax.Array]:
     """What each operand position sees: a [p, W] weight per operand, indexed by its value.
 
     Transformer: {"embed": W_E[:p]} (the '=' row dropped; both operands share it). MLP: the
@@ -207,3 +208,14 @@ def neuron_frequencies(coef_PxPxN: jax.Array, p: int) -> tuple[jax.Array, jax.Ar
     dominant_N, fraction_N = (best_N + 1).astype(jnp.int32), jnp.clip(fraction_N, 0.0, 1.0)
     shape = coef_PxPxN.shape[2:]
     return dominant_N.reshape(shape), fraction_N.reshape(shape)
+
+
+def embedding_weights(model: Any, spec: Spec | None = None) -> dict[str, jax.Array]:
+    """The weights that read each operand value, [p, W] per entry, whose Fourier spectra show its frequencies.
+
+    Transformer: {"embed": W_E[:p]} (the '=' row dropped; both operands share it). MLP: the first layer's
+    weights per operand (or the learned embedding). model: `run.model(i, step)`, or params with their
+    `spec`; pure jnp, so it vmaps over a stack of params with one spec.
+    """
+    params, spec = params_and_spec(model, spec)
+    return _embedding_weights(params, spec.model, spec.task)

@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 
 from lab import models
-from lab.analysis.fourier import embedding_weights, fourier_basis
+from lab.analysis.fourier import _embedding_weights, fourier_basis
+from lab.analysis.target import params_and_spec
+from lab.config import Spec
 
 
 def _circular_spacing_error(angles: np.ndarray, period: float) -> float:
@@ -50,7 +52,7 @@ def circle_neurons(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def circle_geometry(params: dict[str, Any], model_cfg, task_cfg) -> dict[str, Any]:
+def _circle_geometry(params: dict[str, Any], model_cfg, task_cfg) -> dict[str, Any]:
     """`circle_neurons` of an MLP on a fixed circle embedding; a tied readout (the PAIR five-neuron model's
     W_out [F, 2] times the circle's transpose) is multiplied out to its [F, p] map first."""
     w_out = np.asarray(params["W_out"], np.float64)
@@ -95,7 +97,7 @@ def loss_bump_before_generalizing(model_metrics: pd.DataFrame, test_threshold: f
 EXPLORABLE_MIN_COEF = 10.0  # source/grokking/mod-bot/seeds/parse.js: neurons with a DFT peak below this are unassigned
 
 
-def explorable_frequencies(params: dict[str, Any], model_cfg, task_cfg,
+def _explorable_frequencies(params: dict[str, Any], model_cfg, task_cfg,
                            min_coef: float = EXPLORABLE_MIN_COEF) -> dict[str, Any]:
     """Each neuron's frequency as the PAIR explorable assigns it (MLP_Modular_Addition.ipynb cell 38, parse.js).
 
@@ -107,7 +109,7 @@ def explorable_frequencies(params: dict[str, Any], model_cfg, task_cfg,
         {"neuron_freqs": [F] int (0 = the constant), "peaks": [F] float, "freqs": sorted distinct frequencies of
         the counted neurons, "neurons_per_freq": their counts, "unassigned": neurons under the cut}.
     """
-    w_PxF = np.asarray(next(iter(embedding_weights(params, model_cfg, task_cfg).values())), np.float64)
+    w_PxF = np.asarray(next(iter(_embedding_weights(params, model_cfg, task_cfg).values())), np.float64)
     basis_PxP = np.asarray(fourier_basis(task_cfg.p)[0], np.float64)
     coef_PxF = np.abs(basis_PxP @ w_PxF)
     best_F, peak_F = coef_PxF.argmax(axis=0), coef_PxF.max(axis=0)
@@ -116,3 +118,22 @@ def explorable_frequencies(params: dict[str, Any], model_cfg, task_cfg,
     freqs, counts = np.unique(freq_F[counted], return_counts=True)
     return {"neuron_freqs": freq_F, "peaks": peak_F, "freqs": freqs.tolist(), "neurons_per_freq": counts.tolist(),
             "unassigned": int((~counted).sum())}
+
+
+def circle_geometry(model: Any, spec: Spec | None = None) -> dict[str, Any]:
+    """`circle_neurons` of an MLP on a fixed circle embedding (`run.model(i)`, or params with their spec); a
+    tied readout (the PAIR five-neuron model's W_out [F, 2] times the circle's transpose) is multiplied out."""
+    params, spec = params_and_spec(model, spec)
+    return _circle_geometry(params, spec.model, spec.task)
+
+
+def explorable_frequencies(model: Any, spec: Spec | None = None, *, min_coef: float = EXPLORABLE_MIN_COEF
+                           ) -> dict[str, Any]:
+    """Each neuron's frequency as the PAIR explorable assigns it (see `_explorable_frequencies`): the collapsed
+    input weights in the real Fourier basis, a neuron counted when its largest |coefficient| exceeds min_coef.
+
+    Returns:
+        {"neuron_freqs", "peaks", "freqs", "neurons_per_freq", "unassigned"}.
+    """
+    params, spec = params_and_spec(model, spec)
+    return _explorable_frequencies(params, spec.model, spec.task, min_coef)

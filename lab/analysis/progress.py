@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 
 from lab import tasks, train
-from lab.analysis.fourier import embedding_weights, frequency_norms, key_frequencies
-from lab.analysis.neurons_fourier import logits_grid
+from lab.analysis.fourier import _embedding_weights, frequency_norms, key_frequencies
+from lab.analysis.neurons_fourier import _logits_grid
+from lab.analysis.target import params_and_spec, spec_of
 from lab.config import ModelConfig, Spec, TaskConfig
+from lab.sweeps import hparams_of
 
 
 def sum_directions(p: int, freqs: list[int]) -> jax.Array:
@@ -63,10 +65,13 @@ def grid_labels(task: TaskConfig) -> np.ndarray:
     return out
 
 
-def train_mask(task: TaskConfig, model: ModelConfig, hp_row: dict[str, Any]) -> np.ndarray:
-    """1.0 on the grid pairs a model trained on (rebuilt from its data seed and train fraction)."""
-    spec = Spec(task=task, model=model)
-    hp = jax.tree.map(lambda v: v[0], train.hparams_of(spec, [hp_row]))
+def train_mask(model: Any) -> np.ndarray:
+    """1.0 on the grid pairs a model trained on, [p * p], rebuilt from its spec's data seed and train fraction.
+
+    model: `run.model(i)` or its own spec (`run.spec_of(i)`: its swept values set)."""
+    spec = spec_of(model)
+    task = spec.task
+    hp = jax.tree.map(lambda v: v[0], hparams_of(spec, [{}]))
     data = train.make_data(spec, hp, tasks.n_train_max(task, float(hp.train_frac)))
     x = np.asarray(data.x_train)[np.asarray(data.w_train) > 0]
     mask = np.zeros(task.p * task.p, np.float32)
@@ -76,7 +81,7 @@ def train_mask(task: TaskConfig, model: ModelConfig, hp_row: dict[str, Any]) -> 
     return mask
 
 
-def measures(params, model: ModelConfig, task: TaskConfig, train_mask_N: np.ndarray, freqs: list[int] | None = None,
+def _measures(params, model: ModelConfig, task: TaskConfig, train_mask_N: np.ndarray, freqs: list[int] | None = None,
              coverage: float = 0.9, loss: str = "cross_entropy") -> dict[str, Any]:
     """The progress measures of one model (numpy outputs).
 
@@ -85,14 +90,14 @@ def measures(params, model: ModelConfig, task: TaskConfig, train_mask_N: np.ndar
     restricted_loss is over all pairs; excluded_loss and train_loss over the training pairs.
     """
     p = task.p
-    emb = next(iter(embedding_weights(params, model, task).values()))
+    emb = next(iter(_embedding_weights(params, model, task).values()))
     norms = np.asarray(frequency_norms(emb, p))
     if freqs is None:
         freqs, _ = key_frequencies(norms, coverage)
     y_N = jnp.asarray(grid_labels(task))
     valid_N = (y_N >= 0).astype(jnp.float32)
     y_N = jnp.maximum(y_N, 0)
-    logits_NxC = logits_grid(params, model, task).reshape(p * p, -1)
+    logits_NxC = _logits_grid(params, model, task).reshape(p * p, -1)
     restricted, excluded = split_logits(logits_NxC, p, list(freqs))
     w_train = jnp.asarray(train_mask_N) * valid_N
     return {
@@ -106,18 +111,32 @@ def measures(params, model: ModelConfig, task: TaskConfig, train_mask_N: np.ndar
     }
 
 
-def progress_over_steps(run, model: int, freqs: list[int] | None = None) -> pd.DataFrame:
+def measures(model: Any, spec: Spec | None = None, *, freqs: list[int] | None = None, coverage: float = 0.9,
+             train_mask_N: np.ndarray | None = None) -> dict[str, Any]:
+    """Nanda et al.'s progress measures of one model: train, test, restricted and excluded loss, Gini, weights.
+
+    Args:
+        model: `run.model(i, step)`, or one model's params with its own `spec` (`run.spec_of(i)`).
+        freqs: the key frequencies (default: found from this model's embedding with `coverage`).
+        train_mask_N: the training pairs [p * p] (default: `train_mask(spec)`).
+
+    Returns:
+        {"train_loss", "test_loss", "restricted_loss" (all pairs), "excluded_loss" (training pairs), "gini",
+        "sum_sq_weights", "key_frequencies"}, with the spec's loss kind as logged.
+    """
+    params, spec = params_and_spec(model, spec)
+    mask = train_mask(spec) if train_mask_N is None else train_mask_N
+    return _measures(params, spec.model, spec.task, mask, freqs, coverage, spec.train.loss)
+
+
+def progress_over_steps(run, model: int, *, freqs: list[int] | None = None) -> pd.DataFrame:
     """The progress measures of one model of a run at every saved step (one row per step).
 
     The key frequencies default to those of the model's final embedding, so every step is
     measured against the same frequencies (as in the paper).
     """
-    spec = run.spec_of(model)
-    row = run.grid.set_index("model").loc[model].to_dict()
-    mask = train_mask(spec.task, spec.model, row)
+    mask = train_mask(run.spec_of(model))
     if freqs is None:
-        final = measures(run.params(model, run.steps[-1]), spec.model, spec.task, mask, loss=spec.train.loss)
-        freqs = final["key_frequencies"]
-    rows = [{"step": step, **measures(run.params(model, step), spec.model, spec.task, mask, freqs, loss=spec.train.loss)}
-            for step in run.steps]
-    return pd.DataFrame(rows)
+        freqs = measures(run.model(model), train_mask_N=mask)["key_frequencies"]
+    return pd.DataFrame([{"step": step, **measures(run.model(model, step), freqs=freqs, train_mask_N=mask)}
+                         for step in run.steps])

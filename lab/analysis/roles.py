@@ -8,13 +8,16 @@ lowers a few (a suppression neuron).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from lab.config import ModelConfig
+from lab.analysis.target import params_and_spec
+from lab.config import ModelConfig, Spec
 
 
-def vocab_projection(params: dict, model_cfg: ModelConfig, layer: int | None = None) -> np.ndarray:
+def _vocab_projection(params: dict, model_cfg: ModelConfig, layer: int | None = None) -> np.ndarray:
     """W_out @ W_U of one block's MLP, [F, C] (default: the last block, which writes to the readout).
 
     The final LayerNorm (when the model has one) is left out, as is usual for this direct reading.
@@ -34,17 +37,31 @@ def _moments(x_FxC: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return skew, kurtosis
 
 
-def neuron_roles(params: dict, model_cfg: ModelConfig, layer: int | None = None,
+def _neuron_roles(params: dict, model_cfg: ModelConfig, layer: int | None = None,
                  kurtosis_threshold: float = 10.0) -> pd.DataFrame:
     """One row per neuron: skew and kurtosis of its vocabulary projection, top class, and its role.
 
     role is "prediction" (kurtosis above the threshold, positive skew), "suppression" (above the
     threshold, negative skew) or "" (neither).
     """
-    proj_FxC = vocab_projection(params, model_cfg, layer)
+    proj_FxC = _vocab_projection(params, model_cfg, layer)
     skew, kurtosis = _moments(proj_FxC)
     heavy = kurtosis > kurtosis_threshold
     role = np.where(heavy & (skew > 0), "prediction", np.where(heavy & (skew < 0), "suppression", ""))
     return pd.DataFrame({"neuron": np.arange(len(skew)), "skew": skew, "kurtosis": kurtosis,
                          "top_class": proj_FxC.argmax(axis=1), "bottom_class": proj_FxC.argmin(axis=1),
                          "role": role})
+
+
+def vocab_projection(model: Any, spec: Spec | None = None, *, layer: int | None = None) -> np.ndarray:
+    """W_out @ W_U of one block's MLP, [F, C] (default: the last block); `run.model(i)` or params with a spec."""
+    params, spec = params_and_spec(model, spec)
+    return _vocab_projection(params, spec.model, layer)
+
+
+def neuron_roles(model: Any, spec: Spec | None = None, *, layer: int | None = None,
+                 kurtosis_threshold: float = 10.0) -> pd.DataFrame:
+    """One row per neuron of a transformer block's MLP: skew and kurtosis of its vocabulary projection, top and
+    bottom class, and its role ("prediction", "suppression" or "")."""
+    params, spec = params_and_spec(model, spec)
+    return _neuron_roles(params, spec.model, layer, kurtosis_threshold)

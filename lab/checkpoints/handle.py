@@ -132,6 +132,9 @@ class Html:
     def __init__(self, text: str):
         self.text = text
 
+    def __repr__(self) -> str:
+        return "<HTML: shown in a notebook>"
+
     def _repr_html_(self) -> str:
         return self.text
 

@@ -48,4 +48,7 @@ def sweep(spec_or_path: Spec | str | Path | dict, out: str | Path | None = None,
     spec = resolve_spec(spec_or_path, set)
     out = default_out(spec) if out is None else Path(out)
     run_sweep(spec, out, progress=progress)
-    return open_run(out)
+    run = open_run(out)
+    if progress:
+        print(f"{spec.name}: {len(run.grid)} models trained to step {run.steps[-1]} in {out}")
+    return run

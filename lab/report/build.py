@@ -54,13 +54,13 @@ class Entry:
     skipped: str = ""
 
 
-def _spectrum(params, model_cfg, task_cfg) -> jax.Array:
+def _spectrum(params, spec) -> jax.Array:
     """The embedding's frequency norms [K + 1], combined over its entries (as `summarize`'s "norms")."""
-    weights = embedding_weights(params, model_cfg, task_cfg)
-    return jnp.sqrt(sum(jnp.square(frequency_norms(w_PxW, task_cfg.p)) for w_PxW in weights.values()))
+    weights = embedding_weights(params, spec)
+    return jnp.sqrt(sum(jnp.square(frequency_norms(w_PxW, spec.task.p)) for w_PxW in weights.values()))
 
 
-_spectrum_jit = jax.jit(_spectrum, static_argnums=(1, 2))
+_spectrum_jit = jax.jit(_spectrum, static_argnums=1)
 
 
 class Report(NeuronFigures):
@@ -95,7 +95,7 @@ class Report(NeuronFigures):
         """The representative model's embedding frequency norms [K + 1] at a saved step."""
         if step not in self._spectra:
             cfg = self.run.spec_of(self.model)
-            self._spectra[step] = np.asarray(_spectrum_jit(self.params(step), cfg.model, cfg.task))
+            self._spectra[step] = np.asarray(_spectrum_jit(self.params(step), cfg))
         return self._spectra[step]
 
     def _need_modular(self) -> None:
@@ -140,7 +140,7 @@ class Report(NeuronFigures):
     def neuron_frequencies(self, path: Path) -> str:
         self._need_modular()
         cfg, step = self.run.spec_of(self.model), self.run.steps[-1]
-        summary = summarize(self.params(step), cfg.model, cfg.task)
+        summary = summarize(self.params(step), cfg)
         model_figures.plot_neuron_frequencies(summary["neurons_per_freq"], summary["neuron_fraction"],
                                               summary["key_freqs"], path,
                                               title=f"{self.spec.name}, {self.label}, step {step}")
@@ -154,11 +154,9 @@ class Report(NeuronFigures):
         if cfg.task.op != "x+y":
             raise Skip(f"the progress measures are defined for x+y (the restricted loss keeps cos/sin of w_k(a+b)); "
                        f"this task is {cfg.task.op}")
-        row = self.grid.set_index("model").loc[self.model].to_dict()
-        mask = progress.train_mask(cfg.task, cfg.model, row)
+        mask = progress.train_mask(cfg)
         freqs, _ = key_frequencies(self.spectrum(self.run.steps[-1]))  # those of the spectrum figure's title
-        table = [{"step": s, **progress.measures(self.params(s), cfg.model, cfg.task, mask, freqs,
-                                                       loss=cfg.train.loss)}
+        table = [{"step": s, **progress.measures(self.params(s), cfg, freqs=freqs, train_mask_N=mask)}
                  for s in self.run.steps]
         own = self.metrics[self.metrics.model == self.model].sort_values("step")
         model_figures.plot_progress_measures(pd.DataFrame(table), freqs, path, title=f"{self.spec.name}, {self.label}",

@@ -86,20 +86,20 @@ class NeuronFigures:
         spec, x, y = self._neuron_inputs()
         table, _ = self._heuristics(self.run.steps[-1])
         params, loss, n_f = self.params(self.run.steps[-1]), spec.train.loss, len(table)
-        effects = attribution.patching_effects(params, spec.model, spec.task, x, y, loss=loss)
+        effects = attribution.patching_effects(params, spec, x=x, y=y, loss=loss)
         rankings = {"top patching effect": np.argsort(-effects, kind="stable"),
                     "top heuristic score": neurons.heuristic_ranking(table)}
         sizes = sorted({int(k) for k in np.geomspace(1, n_f, 12).round()})
-        curves = {name: attribution.ablation_curve(params, spec.model, spec.task, x, y, ranking, sizes,
+        curves = {name: attribution.ablation_curve(params, spec, x=x, y=y, ranking=ranking, sizes=sizes,
                                                    n_random=20 if i == 0 else 0, loss=loss)
                   for i, (name, ranking) in enumerate(rankings.items())}
-        found = attribution.smallest_sufficient_set(params, spec.model, spec.task, x, y,
-                                                    ranking=rankings["top patching effect"], loss=loss)
+        found = attribution.smallest_sufficient_set(params, spec, x=x, y=y, ranking=rankings["top patching effect"],
+                                                    loss=loss)
         neuron_figures.plot_ablation_curves(curves, found["plain_accuracy"], n_f, (found["k"], found["accuracy"]), path,
                                             title=f"{self.spec.name}, {self.label}, step {self.run.steps[-1]}")
         per_layer = ""
         if spec.model.kind == "mlp" and spec.model.depth > 1:
-            layers = attribution.smallest_sets_per_layer(params, spec.model, spec.task, x, y, loss=loss)
+            layers = attribution.smallest_sets_per_layer(params, spec, x=x, y=y, loss=loss)
             per_layer = " Per hidden layer (the others untouched): " + ", ".join(
                 f"layer {int(r.layer)} {int(r.k)} ({r.fraction:.1%})" for r in layers.itertuples()) + "."
         return (f"Accuracy over every input after mean-ablating the k neurons with the largest activation-patching "
@@ -124,8 +124,8 @@ class NeuronFigures:
         ranking, spec = neurons.heuristic_ranking(final), self.run.spec_of(self.model)
         effect = []
         for step in self.run.steps:  # the final top neurons and 20 random sets of as many, mean-ablated
-            curve = attribution.ablation_curve(self.params(step), spec.model, spec.task, x, y, ranking, [0, n_top],
-                                               n_random=20, loss=spec.train.loss).set_index("k")
+            curve = attribution.ablation_curve(self.params(step), spec, x=x, y=y, ranking=ranking, sizes=[0, n_top],
+                                               n_random=20).set_index("k")
             effect.append({"step": step, "plain_accuracy": curve.accuracy[0], "accuracy": curve.accuracy[n_top],
                            **{c: curve.loc[n_top, f"random_accuracy_{c}"] for c in ("mean", "p05", "p95")}})
         effect = pd.DataFrame(effect)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lab.analysis import ablation, activations, heuristics, universality
+from lab.analysis import activations, heuristics, universality
 from lab.report.figures import setting_keys
 from lab.report.skip import Skip
 
@@ -36,7 +36,7 @@ def dataset(spec: Any) -> tuple[Any, np.ndarray]:
         raise Skip(f"neuron tables are defined for modular, integer and parity tasks "
                             f"(this task is {spec.task.name})")
     n = PARITY_ROWS if spec.task.is_table or spec.task.n_bits > 20 else min(PARITY_ROWS, 2**spec.task.n_bits)
-    x, y = ablation.default_dataset(spec.model, spec.task, n=n)
+    x, y = activations.default_dataset(spec, n=n)
     return x, np.asarray(y)
 
 
@@ -80,6 +80,5 @@ def tables_of(run: Any, models: list[int], x: Any, step: int | None = None) -> l
     """The last MLP layer's activation table of each model at a saved step (default: the last)."""
     out = []
     for model in models:
-        spec = run.spec_of(model)
-        out.append(activations.activation_table(run.params(model, step), spec.model, spec.task, x))
+        out.append(activations.activation_table(run.model(model, step), x=x))
     return out

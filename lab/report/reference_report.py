@@ -71,7 +71,7 @@ def modadd(report, path: Path) -> list[str]:
     final = metrics[metrics.step == last].set_index("model")
     done = sorted(final.index[final.test_acc > 0.95])
     grok = _first_below(metrics, "test_loss", GROK_LOSS)
-    freqs = {m: pair.explorable_frequencies(report.run.params(m, report.run.steps[-1]), *_cfgs(report, m))["freqs"]
+    freqs = {m: pair.explorable_frequencies(report.run.model(m))["freqs"]
              for m in done}
     n_freqs = np.array([len(f) for f in freqs.values()])
     ref_grok = ref["step_test_loss_1e-3"]
@@ -221,11 +221,6 @@ def parity(report, path: Path) -> list[str]:
     fig.suptitle(f"{report.spec.name} against the PAIR explorable's 1,125-model sweep (its phase rule on both)")
     save_figure(fig, path)
     return lines
-
-
-def _cfgs(report, model: int):
-    cfg = report.run.spec_of(model)
-    return cfg.model, cfg.task
 
 
 COMPARISONS = {"pair_modadd": modadd, "pair_circle": circle, "pair_parity": parity, **paper_references.COMPARISONS}
