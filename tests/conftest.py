@@ -24,3 +24,19 @@ def tiny_spec(steps: int = 40, log_every: int = 10, seeds: int = 2, axes=(), **t
 @pytest.fixture
 def spec_factory():
     return tiny_spec
+
+
+def train_one(spec: Spec, n_train_max: int | None = None) -> dict:
+    """One model of `spec` trained for its steps in one compiled chunk, its params as numpy arrays.
+
+    n_train_max: rows of the padded training set (default: enough for the spec's train fraction).
+    """
+    import numpy as np
+
+    from lab import tasks, train
+
+    n_rows = tasks.n_train_max(spec.task, spec.task.train_frac) if n_train_max is None else n_train_max
+    programs = train.build_programs(spec, n_rows)
+    hp = jax.tree.map(jax.numpy.asarray, train.hparams_of(spec, [{}]))
+    state, _ = programs.chunk(programs.init(hp), programs.data(hp), hp)
+    return jax.tree.map(lambda w: np.asarray(w[0]), state.params)

@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import train_one
 from lab import models, train
 from lab.analysis.ablation import ablate, random_ablation_baseline
 from lab.config import ModelConfig, Spec, TaskConfig, TrainConfig
@@ -18,11 +19,7 @@ SPEC = Spec(task=TASK, model=ModelConfig(kind="mlp", d_embed=16, width=48),
 
 @pytest.fixture(scope="module")
 def trained():
-    programs = train.build_programs(SPEC, round(0.8 * 169))
-    hp = jax.tree.map(jax.numpy.asarray, train.hparams_of(SPEC, [{}]))
-    state, data = programs.init(hp), programs.data(hp)
-    state, _ = programs.chunk(state, data, hp)
-    return jax.tree.map(lambda w: np.asarray(w[0]), state.params)
+    return train_one(SPEC, round(0.8 * 169))
 
 
 def test_ablating_nothing_changes_nothing_and_everything_gives_chance(trained):
@@ -31,12 +28,12 @@ def test_ablating_nothing_changes_nothing_and_everything_gives_chance(trained):
     plain_acc = float(np.mean(logits.argmax(-1) == y))
     assert plain_acc > 0.75  # the model learned (at least) its training pairs, 80% of the table
     plain_loss = float(np.mean(train.per_example_loss(logits, y, "cross_entropy")))
-    none = ablate(trained, SPEC.model, TASK, x, y, neurons=[])
+    none = ablate(trained, SPEC, x=x, y=y, neurons=[])
     assert none["accuracy"] == pytest.approx(plain_acc, abs=1e-6)
     assert none["loss"] == pytest.approx(plain_loss, rel=1e-5)
     every = range(SPEC.model.width)
     for mode in ("zero", "mean"):
-        out = ablate(trained, SPEC.model, TASK, x, y, neurons=list(every), mode=mode)
+        out = ablate(trained, SPEC, x=x, y=y, neurons=list(every), mode=mode)
         # Every hidden neuron constant: the logits are the same for all inputs, so one class is predicted
         # and accuracy is that class's share of the table, 13 of 169 = 1/p.
         assert out["accuracy"] == pytest.approx(1 / TASK.p, abs=1e-6)
@@ -47,13 +44,13 @@ def test_ablating_nothing_changes_nothing_and_everything_gives_chance(trained):
 def test_random_ablation_baseline_shrinks_with_fewer_neurons(trained):
     x, y = all_pairs(TASK)
     key = jax.random.key(0)
-    few = random_ablation_baseline(trained, SPEC.model, TASK, x, y, n_neurons=2, n_draws=20, key=key, mode="mean")
-    many = random_ablation_baseline(trained, SPEC.model, TASK, x, y, n_neurons=40, n_draws=20, key=key, mode="mean")
+    few = random_ablation_baseline(trained, SPEC, x=x, y=y, n_neurons=2, n_draws=20, key=key, mode="mean")
+    many = random_ablation_baseline(trained, SPEC, x=x, y=y, n_neurons=40, n_draws=20, key=key, mode="mean")
     assert few["accuracy"].shape == (20,) and few["accuracy"].mean() > many["accuracy"].mean()
     assert all(len(set(row)) == 40 for row in many["neurons"].tolist())  # distinct within a draw
     for d in (0, 7):  # the batched draws equal one `ablate` call on the same neurons
-        one = ablate(trained, SPEC.model, TASK, x, y, neurons=many["neurons"][d], mode="mean")
+        one = ablate(trained, SPEC, x=x, y=y, neurons=many["neurons"][d], mode="mean")
         assert many["accuracy"][d] == pytest.approx(one["accuracy"])
         assert many["loss"][d] == pytest.approx(one["loss"], rel=1e-5)
     with pytest.raises(ValueError, match="mode must be .zero. or .mean."):
-        ablate(trained, SPEC.model, TASK, x, y, neurons=[0], mode="half")
+        ablate(trained, SPEC, x=x, y=y, neurons=[0], mode="half")

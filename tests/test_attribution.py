@@ -9,7 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-from lab import models, train
+from conftest import train_one
+from lab import models
 from lab.analysis.ablation import ablate, random_ablation_baseline
 from lab.analysis.activations import complete_dataset
 from lab.analysis.attribution import (
@@ -31,11 +32,7 @@ TRANSFORMER = ModelConfig(kind="transformer", d_model=16, n_heads=2, d_head=8, d
 
 def _trained_params(spec: Spec) -> dict:
     """One model of `spec` trained for its steps on every pair (one chunk), as numpy weights."""
-    programs = train.build_programs(spec, TASK.p**2)
-    hp = jax.tree.map(jax.numpy.asarray, train.hparams_of(spec, [{}]))
-    state, data = programs.init(hp), programs.data(hp)
-    state, _ = programs.chunk(state, data, hp)
-    return jax.tree.map(lambda w: np.asarray(w[0]), state.params)
+    return train_one(spec, TASK.p**2)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +55,7 @@ def planted(trained):
     w_out_FxC = np.zeros((n_f, TASK.p), np.float32)
     w_in_IxF[:, live_L], b_in_F[live_L], w_out_FxC[live_L] = trained["W_in"], trained["b_in"], trained["W_out"]
     params = {**trained, "W_in": w_in_IxF, "b_in": b_in_F, "W_out": w_out_FxC}
-    x, y = complete_dataset(PLANTED_CFG, TASK)
+    x, y = complete_dataset(PLANTED_SPEC)
     plain = np.asarray(models.apply(trained, x, SPEC.model, TASK))
     np.testing.assert_allclose(np.asarray(models.apply(params, x, PLANTED_CFG, TASK)), plain, atol=1e-5)
     return params, live_L, x, y
@@ -83,7 +80,7 @@ def test_dla_of_an_mlp_matches_numpy_and_is_zero_for_dead_neurons(planted):
     _, acts = models.run_with_cache(params, x, PLANTED_CFG, TASK)
     acts_NxF = np.asarray(acts["mlp_post_0"], np.float64)
     expected_F = _numpy_dla(acts_NxF, np.asarray(params["W_out"], np.float64), y)
-    dla_F = direct_logit_attribution(params, PLANTED_CFG, TASK, x, y, chunk=50)  # 121 rows: padded chunks
+    dla_F = direct_logit_attribution(params, PLANTED_SPEC, x=x, y=y, chunk=50)  # 121 rows: padded chunks
     np.testing.assert_allclose(dla_F, expected_F, rtol=1e-5, atol=1e-6)
     dead_F = np.ones(PLANTED_CFG.width, bool)
     dead_F[live_L] = False
@@ -98,7 +95,7 @@ def test_dla_of_a_transformer_matches_numpy_and_adds_up_to_the_logit(layer_norm)
     params = _random_params(cfg, task, seed=1)  # random LayerNorm scales and biases too
     if layer_norm:
         params["ln_final"]["scale"] = 1 + params["ln_final"]["scale"]
-    x, y = complete_dataset(cfg, task)
+    x, y = complete_dataset(Spec(model=cfg, task=task))
     logits_NxC, acts = models.run_with_cache(params, x, cfg, task)
     acts_NxF = np.asarray(acts["block_0_mlp/mlp_post"][:, -1], np.float64)
     resid_NxD = np.asarray(acts["block_0_resid_post"][:, -1], np.float64)
@@ -113,7 +110,7 @@ def test_dla_of_a_transformer_matches_numpy_and_adds_up_to_the_logit(layer_norm)
 
     scale_N = 1 / np.sqrt(resid_NxD.var(axis=1) + 1e-6) if layer_norm else np.ones(len(y))
     expected_F = _numpy_dla(acts_NxF, (centre(w_out_FxD) * gamma_D) @ w_U_DxC, y, scale_N)
-    dla_F = direct_logit_attribution(params, cfg, task, x, y)
+    dla_F = direct_logit_attribution(params, Spec(model=cfg, task=task), x=x, y=y)
     np.testing.assert_allclose(dla_F, expected_F, rtol=1e-4, atol=1e-6)
     # The neurons' shares plus the other paths into the (frozen-scale) final LayerNorm give the logit.
     other_NxD = centre(mid_NxD + b_out_D) * gamma_D * scale_N[:, None] + beta_D
@@ -127,28 +124,28 @@ def test_dla_of_a_transformer_matches_numpy_and_adds_up_to_the_logit(layer_norm)
 
 def test_patching_matches_one_ablation_at_a_time_and_ignores_dead_neurons(planted):
     params, live_L, x, y = planted
-    plain = ablate(params, PLANTED_CFG, TASK, x, y)
+    plain = ablate(params, PLANTED_SPEC, x=x, y=y)
     dead = np.setdiff1d(np.arange(PLANTED_CFG.width), live_L)
     for mode in ("mean", "zero"):
-        effects_F = patching_effects(params, PLANTED_CFG, TASK, x, y, mode=mode, batch=5, chunk=64)
+        effects_F = patching_effects(params, PLANTED_SPEC, x=x, y=y, mode=mode, batch=5, chunk=64)
         assert effects_F.shape == (PLANTED_CFG.width,)
         for n in [*live_L[:3], dead[0]]:
-            looped = ablate(params, PLANTED_CFG, TASK, x, y, neurons=[n], mode=mode)["loss"] - plain["loss"]
+            looped = ablate(params, PLANTED_SPEC, x=x, y=y, neurons=[n], mode=mode)["loss"] - plain["loss"]
             assert effects_F[n] == pytest.approx(looped, abs=1e-5)
         np.testing.assert_allclose(effects_F[dead], 0, atol=1e-6)
         assert effects_F[live_L].max() > 1e-2
-    default_F = patching_effects(params, PLANTED_CFG, TASK, x, y)  # one batch of all 49 masks, one chunk
-    np.testing.assert_allclose(default_F, patching_effects(params, PLANTED_CFG, TASK, x, y, batch=7), atol=1e-6)
+    default_F = patching_effects(params, PLANTED_SPEC, x=x, y=y)  # one batch of all 49 masks, one chunk
+    np.testing.assert_allclose(default_F, patching_effects(params, PLANTED_SPEC, x=x, y=y, batch=7), atol=1e-6)
 
 
 def test_patching_of_a_transformer_matches_one_ablation_at_a_time():
     task = TaskConfig(p=7)
     params = _random_params(TRANSFORMER, task, seed=2)
-    x, y = complete_dataset(TRANSFORMER, task)
-    effects_F = patching_effects(params, TRANSFORMER, task, x, y, batch=8)
-    plain = ablate(params, TRANSFORMER, task, x, y)["loss"]
+    x, y = complete_dataset(Spec(model=TRANSFORMER, task=task))
+    effects_F = patching_effects(params, Spec(model=TRANSFORMER, task=task), x=x, y=y, batch=8)
+    plain = ablate(params, Spec(model=TRANSFORMER, task=task), x=x, y=y)["loss"]
     for n in (0, 13, 31):
-        looped = ablate(params, TRANSFORMER, task, x, y, neurons=[n], mode="mean")["loss"] - plain
+        looped = ablate(params, Spec(model=TRANSFORMER, task=task), x=x, y=y, neurons=[n], mode="mean")["loss"] - plain
         assert effects_F[n] == pytest.approx(looped, abs=1e-5)
     assert np.abs(effects_F).max() > 0
 
@@ -156,7 +153,7 @@ def test_patching_of_a_transformer_matches_one_ablation_at_a_time():
 def test_smallest_sufficient_set_stays_within_the_live_neurons_and_is_minimal(planted):
     params, live_L, x, y = planted
     keep = 0.9
-    found = smallest_sufficient_set(params, PLANTED_CFG, TASK, x, y, keep=keep)
+    found = smallest_sufficient_set(params, PLANTED_SPEC, x=x, y=y, keep=keep)
     target = keep * found["plain_accuracy"]
     assert found["plain_accuracy"] > 0.8
     assert 0 < found["k"] <= len(live_L) and found["fraction"] == found["k"] / PLANTED_CFG.width
@@ -164,7 +161,7 @@ def test_smallest_sufficient_set_stays_within_the_live_neurons_and_is_minimal(pl
     assert found["neurons"].shape == (found["k"],) and set(found["neurons"]) <= set(live_L)
     # Check the kept set independently: ablating every other neuron keeps the accuracy found.
     others = np.setdiff1d(np.arange(PLANTED_CFG.width), found["neurons"])
-    assert ablate(params, PLANTED_CFG, TASK, x, y, neurons=others, mode="mean")["accuracy"] == pytest.approx(
+    assert ablate(params, PLANTED_SPEC, x=x, y=y, neurons=others, mode="mean")["accuracy"] == pytest.approx(
         found["accuracy"], abs=1e-6)
     curve = found["curve"].set_index("k")
     assert curve.loc[PLANTED_CFG.width, "accuracy"] == pytest.approx(found["plain_accuracy"])
@@ -173,18 +170,18 @@ def test_smallest_sufficient_set_stays_within_the_live_neurons_and_is_minimal(pl
 
     # A given ranking with the live neurons first (worst first, so more of them are needed): the set is live.
     worst_first = np.concatenate([live_L[::-1], np.setdiff1d(np.arange(PLANTED_CFG.width), live_L)])
-    given = smallest_sufficient_set(params, PLANTED_CFG, TASK, x, y, ranking=worst_first, keep=keep, batch=4)
+    given = smallest_sufficient_set(params, PLANTED_SPEC, x=x, y=y, ranking=worst_first, keep=keep, batch=4)
     assert given["k"] <= len(live_L) and set(given["neurons"]) <= set(live_L) and given["accuracy"] >= target
     assert given["curve"].set_index("k").loc[given["k"] - 1, "accuracy"] < target
     with pytest.raises(LabError, match="ranking must list every one"):
-        smallest_sufficient_set(params, PLANTED_CFG, TASK, x, y, ranking=live_L)
+        smallest_sufficient_set(params, PLANTED_SPEC, x=x, y=y, ranking=live_L)
 
 
 def test_top_ranked_ablation_hurts_more_than_random(planted):
     params, _, x, y = planted
-    ranking = np.argsort(-patching_effects(params, PLANTED_CFG, TASK, x, y))
+    ranking = np.argsort(-patching_effects(params, PLANTED_SPEC, x=x, y=y))
     sizes = [0, 2, 6, 12]
-    table = ablation_curve(params, PLANTED_CFG, TASK, x, y, ranking, sizes, n_random=10)
+    table = ablation_curve(params, PLANTED_SPEC, x=x, y=y, ranking=ranking, sizes=sizes, n_random=10)
     assert list(table["k"]) == sizes
     top = table.set_index("k")
     for k in sizes[1:]:
@@ -194,22 +191,24 @@ def test_top_ranked_ablation_hurts_more_than_random(planted):
             k, "random_accuracy_p95"]
     assert top.loc[12, "accuracy"] < top.loc[0, "accuracy"] - 0.2  # the top 12 carry the model
     assert top.loc[0, "random_accuracy_p05"] == top.loc[0, "accuracy"]  # k = 0 is the plain model for both
-    draws = random_ablation_baseline(params, PLANTED_CFG, TASK, x, y, 6, n_draws=10, key=jax.random.key(0),
+    draws = random_ablation_baseline(params, PLANTED_SPEC, x=x, y=y, n_neurons=6, n_draws=10, key=jax.random.key(0),
                                      mode="mean")  # the batched random draws are the baseline's own sets
     assert top.loc[6, "random_accuracy_mean"] == pytest.approx(draws["accuracy"].mean())
     assert top.loc[6, "random_loss_mean"] == pytest.approx(draws["loss"].mean(), rel=1e-5)
-    single = ablate(params, PLANTED_CFG, TASK, x, y, neurons=ranking[:6], mode="mean")
+    single = ablate(params, PLANTED_SPEC, x=x, y=y, neurons=ranking[:6], mode="mean")
     assert top.loc[6, "accuracy"] == pytest.approx(single["accuracy"]) and top.loc[6, "loss"] == pytest.approx(
         single["loss"], rel=1e-5)
 
 
 DEEP = dataclasses.replace(SPEC, model=dataclasses.replace(SPEC.model, depth=2))
+DEEP_SPEC = Spec(model=DEEP.model, task=TASK)
+PLANTED_SPEC = Spec(model=PLANTED_CFG, task=TASK)
 
 
 @pytest.fixture(scope="module")
 def deep():
     """A depth-2 MLP (24 + 24 neurons) trained on every pair of x + y mod 11."""
-    return (_trained_params(DEEP), *complete_dataset(DEEP.model, TASK))
+    return (_trained_params(DEEP), *complete_dataset(DEEP_SPEC))
 
 
 def test_neurons_of_any_hidden_layer_can_be_ablated_and_ranked(deep):
@@ -228,13 +227,13 @@ def test_neurons_of_any_hidden_layer_can_be_ablated_and_ranked(deep):
     zeroed = models.apply(params, x, cfg, TASK, ablation_spec(cfg, cut, layer=0))
     np.testing.assert_allclose(np.asarray(zeroed), np.asarray(models.apply(cut_params, x, cfg, TASK)), atol=1e-5)
     assert not np.allclose(np.asarray(zeroed), plain)
-    effects = patching_effects(params, cfg, TASK, x, y, layer=0, batch=7)
-    plain_loss = ablate(params, cfg, TASK, x, y)["loss"]
+    effects = patching_effects(params, Spec(model=cfg, task=TASK), x=x, y=y, layer=0, batch=7)
+    plain_loss = ablate(params, Spec(model=cfg, task=TASK), x=x, y=y)["loss"]
     for n in (0, 3, 11):
-        one = ablate(params, cfg, TASK, x, y, neurons=[n], mode="mean", layer=0)["loss"] - plain_loss
+        one = ablate(params, Spec(model=cfg, task=TASK), x=x, y=y, neurons=[n], mode="mean", layer=0)["loss"] - plain_loss
         assert effects[n] == pytest.approx(one, abs=1e-5)
-    assert not np.allclose(effects, patching_effects(params, cfg, TASK, x, y))  # the last layer differs
-    table = smallest_sets_per_layer(params, cfg, TASK, x, y)
+    assert not np.allclose(effects, patching_effects(params, Spec(model=cfg, task=TASK), x=x, y=y))  # the last layer differs
+    table = smallest_sets_per_layer(params, Spec(model=cfg, task=TASK), x=x, y=y)
     assert table.layer.tolist() == [0, 1] and (table.k > 0).all() and (table.fraction <= 1).all()
     assert (table.accuracy >= 0.9 * table.plain_accuracy - 1e-9).all()
     with pytest.raises(LabError, match="out of range"):

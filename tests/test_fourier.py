@@ -21,11 +21,12 @@ from lab.analysis import (
     neuron_frequencies,
     summarize,
 )
-from lab.config import ModelConfig, TaskConfig
+from lab.config import ModelConfig, Spec, TaskConfig
 
 P = 13
 TASK = TaskConfig(p=P)
 TINY_TRANSFORMER = ModelConfig(d_model=32, n_heads=2, d_head=16, d_mlp=64)
+TINY_TRANSFORMER_SPEC = Spec(model=TINY_TRANSFORMER, task=TASK)
 init = jax.jit(models.init, static_argnums=(1, 2))  # eager Flax init dispatches op by op: slower
 
 
@@ -111,23 +112,23 @@ def test_spectra_vmap_over_a_stack_of_models():
 
 
 def test_grid_inputs_are_row_major_pairs():
-    x_Bx3 = grid_inputs(TINY_TRANSFORMER, TASK)
+    x_Bx3 = grid_inputs(TINY_TRANSFORMER_SPEC)
     assert x_Bx3.shape == (P * P, 3) and x_Bx3.dtype == jnp.int32
     assert x_Bx3[P + 2].tolist() == [1, 2, P] and (x_Bx3[:, 2] == P).all()
-    assert grid_inputs(ModelConfig(kind="mlp"), TASK)[P * 5 + 7].tolist() == [5, 7]
+    assert grid_inputs(Spec(model=ModelConfig(kind="mlp"), task=TASK))[P * 5 + 7].tolist() == [5, 7]
 
 
 def test_transformer_weights_and_activations_have_the_right_shapes():
     params = init(jax.random.key(0), TINY_TRANSFORMER, TASK)
-    weights = embedding_weights(params, TINY_TRANSFORMER, TASK)
+    weights = embedding_weights(params, TINY_TRANSFORMER_SPEC)
     assert list(weights) == ["embed"] and weights["embed"].shape == (P, 32)
     np.testing.assert_array_equal(weights["embed"], params["W_E"][:P])
-    act_PxPxN = jax.jit(neuron_activations_grid, static_argnums=(1, 2))(params, TINY_TRANSFORMER, TASK)
+    act_PxPxN = jax.jit(neuron_activations_grid, static_argnums=1)(params, TINY_TRANSFORMER_SPEC)
     assert act_PxPxN.shape == (P, P, 64) and (act_PxPxN >= 0).all()
-    logits_PxPxC = jax.jit(logits_grid, static_argnums=(1, 2))(params, TINY_TRANSFORMER, TASK)
+    logits_PxPxC = jax.jit(logits_grid, static_argnums=1)(params, TINY_TRANSFORMER_SPEC)
     logits_1xC = jax.jit(models.apply, static_argnums=(2, 3))(params, jnp.array([[4, 9, P]]), TINY_TRANSFORMER, TASK)
     np.testing.assert_allclose(logits_PxPxC[4, 9], logits_1xC[0], rtol=1e-5, atol=1e-5)
-    summary = summarize(params, TINY_TRANSFORMER, TASK)
+    summary = summarize(params, TINY_TRANSFORMER_SPEC)
     assert summary["norms"].shape == (P // 2 + 1,) and summary["neuron_freq"].shape == (64,)
     assert 1 <= summary["neuron_freq"].min() and summary["neuron_freq"].max() <= P // 2
     assert summary["neurons_per_freq"].sum() == 64 and 0.0 < summary["key_fraction"] <= 1.0
@@ -138,15 +139,15 @@ def test_transformer_weights_and_activations_have_the_right_shapes():
 def test_mlp_weights_and_activations_have_the_right_shapes(embedding, combine):
     cfg = ModelConfig(kind="mlp", embedding=embedding, combine=combine, d_embed=8, width=16, depth=2)
     params = init(jax.random.key(0), cfg, TASK)
-    weights = embedding_weights(params, cfg, TASK)
+    weights = embedding_weights(params, Spec(model=cfg, task=TASK))
     assert list(weights) == (["a"] if combine == "sum" else ["a", "b"])
     assert all(w_PxF.shape == (P, 16) for w_PxF in weights.values())
-    act_PxPxN = neuron_activations_grid(params, cfg, TASK)
+    act_PxPxN = neuron_activations_grid(params, Spec(model=cfg, task=TASK))
     assert act_PxPxN.shape == (P, P, 16)
     _, acts = models.run_with_cache(params, jnp.array([[3, 8]]), cfg, TASK)
     np.testing.assert_allclose(act_PxPxN[3, 8], acts["mlp_post_1"][0], rtol=1e-5, atol=1e-6)
     # The first layer's pre-activation is the sum of what each operand sees (plus the bias).
-    first_PxPxN = neuron_activations_grid(params, cfg, TASK, layer=0)
+    first_PxPxN = neuron_activations_grid(params, Spec(model=cfg, task=TASK), layer=0)
     w_b = weights["b" if combine == "concat" else "a"]
     expected_PxPxN = jax.nn.relu(weights["a"][:, None, :] + w_b[None, :, :] + params["b_in"][None, None])
     np.testing.assert_allclose(first_PxPxN, expected_PxPxN, rtol=1e-5, atol=1e-5)
@@ -155,8 +156,8 @@ def test_mlp_weights_and_activations_have_the_right_shapes(embedding, combine):
 def test_mlp_analysis_vmaps_over_models():
     cfg = ModelConfig(kind="mlp", d_embed=8, width=16)
     params_M = jax.jit(jax.vmap(lambda key: models.init(key, cfg, TASK)))(jax.random.split(jax.random.key(0), 2))
-    act_MxPxPxN = jax.vmap(lambda prm: neuron_activations_grid(prm, cfg, TASK))(params_M)
-    norms_MxK = jax.vmap(lambda prm: frequency_norms(embedding_weights(prm, cfg, TASK)["a"], P))(params_M)
+    act_MxPxPxN = jax.vmap(lambda prm: neuron_activations_grid(prm, Spec(model=cfg, task=TASK)))(params_M)
+    norms_MxK = jax.vmap(lambda prm: frequency_norms(embedding_weights(prm, Spec(model=cfg, task=TASK))["a"], P))(params_M)
     assert act_MxPxPxN.shape == (2, P, P, 16) and norms_MxK.shape == (2, P // 2 + 1)
     one = jax.tree.map(lambda w: w[1], params_M)
-    np.testing.assert_allclose(act_MxPxPxN[1], neuron_activations_grid(one, cfg, TASK), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(act_MxPxPxN[1], neuron_activations_grid(one, Spec(model=cfg, task=TASK)), rtol=1e-5, atol=1e-6)

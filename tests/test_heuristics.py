@@ -8,7 +8,7 @@ import numpy as np
 from lab import models
 from lab.analysis.heuristics import FAMILIES, candidates, grid_values, score_neurons, top_prompt_labels
 from lab.analysis.roles import neuron_roles
-from lab.config import ModelConfig, TaskConfig
+from lab.config import ModelConfig, Spec, TaskConfig
 from lab.tasks import all_pairs
 
 N = 30
@@ -81,7 +81,7 @@ def test_prediction_and_suppression_neurons_are_found_from_weights():
     w_out[1, 9] = -5.0  # neuron 1 lowers class 9 only
     params = {**params, "W_U": w_u.astype(np.float32),
               "block_0_mlp": {**params["block_0_mlp"], "W_out": (w_out @ np.linalg.pinv(w_u)).astype(np.float32)}}
-    roles = neuron_roles(params, cfg)
+    roles = neuron_roles(params, Spec(model=cfg))
     assert roles.role.tolist()[:2] == ["prediction", "suppression"]
     assert roles.top_class[0] == 5 and roles.bottom_class[1] == 9
     assert (roles.role[2:] == "").all() and (roles["kurtosis"][2:] < 10).all()

@@ -45,5 +45,5 @@ def test_progress_over_saved_steps(spec_factory, tmp_path):
     # The train loss measured here on the grid is the one the sweep logged at the same step.
     logged = run.metrics.set_index("step").loc[run.steps[-1], "train_loss"]
     np.testing.assert_allclose(table.train_loss.iloc[-1], logged, rtol=1e-4)
-    mask = progress.train_mask(run.spec.task, run.spec.model, {})
+    mask = progress.train_mask(run.spec)
     assert mask.sum() == round(0.5 * 121)

@@ -41,9 +41,11 @@ def _report(run_dir, capsys, *extra: str) -> tuple[str, list[str]]:
 
 
 def _check_figures(run_dir, shown: list[str]) -> None:
-    """index.md shows exactly the PNGs that exist, and each is a real, non-trivial image."""
+    """index.md and index.html show exactly the PNGs that exist, and each is a real, non-trivial image."""
     on_disk = sorted(p.name for p in (run_dir / "report").glob("*.png"))
     assert sorted(shown) == on_disk
+    page = (run_dir / "report" / "index.html").read_text()
+    assert page.startswith("<!doctype html>") and re.findall(r"<img src='([^']+)'", page) == shown
     for name in shown:
         path = run_dir / "report" / name
         assert path.read_bytes()[:8] == PNG_MAGIC, name

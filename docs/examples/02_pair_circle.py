@@ -23,7 +23,7 @@ last = run.metrics[run.metrics.step == run.steps[-1]].set_index("model")
 fig, axes = plt.subplots(2, len(run.grid), figsize=(2.6 * len(run.grid), 5.4))
 for model, (top, bottom) in zip(run.grid.model, axes.T):
     cfg = run.spec_of(model)
-    g = pair.circle_geometry(run.params(model), cfg.model, cfg.task)
+    g = pair.circle_geometry(run.params(model), cfg)
     act, acc = cfg.model.activation, last.loc[model, "test_acc"]
     print(f"model {model} ({act}): test acc {acc:.3f}, norm spread {g['norm_spread']:.3f}, spacing error "
           f"{g['spacing_error']:.3f} (doubled angles {g['spacing_error_doubled']:.3f}), "

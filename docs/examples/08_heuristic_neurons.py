@@ -29,13 +29,13 @@ MATCH = 0.5  # a neuron "implements" its best heuristic when the correlation is 
 
 run = lab.open(sys.argv[1] if len(sys.argv) > 1 else "checkpoints/integer_heuristics")
 task = run.spec.task
-x, y_all = complete_dataset(run.spec.model, task)  # every pair, in all_pairs(task) order
+x, y_all = complete_dataset(run.spec)  # every pair, in all_pairs(task) order
 v = grid_values(task)
 
 
 def acts_of(model, step):
     cfg = run.spec_of(model)
-    return activation_table(run.params(model, step), cfg.model, cfg.task, x)
+    return activation_table(run.params(model, step), cfg, x=x)
 
 
 rows, final = [], {}
@@ -116,12 +116,12 @@ print("\nattribution over the whole (a, b) table (mean ablation; random: 20 draw
 for model, (table, _) in final.items():
     cfg = run.spec_of(model)
     params = run.params(model)
-    dla = attribution.direct_logit_attribution(params, cfg.model, task, x, y_all)
-    effects = attribution.patching_effects(params, cfg.model, task, x, y_all)
+    dla = attribution.direct_logit_attribution(params, cfg, x=x, y=y_all)
+    effects = attribution.patching_effects(params, cfg, x=x, y=y_all)
     live = ~table.dead.to_numpy()
     rho_h = spearman(table.score[live], effects[live])
     rho_d = spearman(dla[live], effects[live])
-    found = attribution.smallest_sufficient_set(params, cfg.model, task, x, y_all,
+    found = attribution.smallest_sufficient_set(params, cfg, x=x, y=y_all,
                                                 ranking=np.argsort(-effects, kind="stable"))
     kept = table.set_index("neuron").loc[found["neurons"]]
     print(f"model {model}: Spearman(patching effect, heuristic score) {rho_h:.2f}, (patching, DLA) {rho_d:.2f}; "
@@ -130,19 +130,19 @@ for model, (table, _) in final.items():
           + ", ".join(f"{f} {n}" for f, n in kept[kept.score >= MATCH].family.value_counts().items())
           + f", none (r < {MATCH}) {int((kept.score < MATCH).sum())}")
     ranked_h = table.assign(key=np.where(table.dead, -np.inf, table.score)).sort_values("key", ascending=False).neuron
-    by_h = attribution.smallest_sufficient_set(params, cfg.model, task, x, y_all, ranking=ranked_h.to_numpy())
+    by_h = attribution.smallest_sufficient_set(params, cfg, x=x, y=y_all, ranking=ranked_h.to_numpy())
     print(f"   ranked by heuristic score instead: {by_h['k']} neurons ({by_h['fraction']:.1%}) keep 90%")
     sizes = [4, 16, 64]
-    by_effect = attribution.ablation_curve(params, cfg.model, task, x, y_all, np.argsort(-effects, kind="stable"),
-                                           sizes, n_random=20, key=jax.random.key(int(model)))
-    by_heuristic = attribution.ablation_curve(params, cfg.model, task, x, y_all, ranked_h.to_numpy(), sizes,
+    by_effect = attribution.ablation_curve(params, cfg, x=x, y=y_all, ranking=np.argsort(-effects, kind="stable"),
+                                           sizes=sizes, n_random=20, key=jax.random.key(int(model)))
+    by_heuristic = attribution.ablation_curve(params, cfg, x=x, y=y_all, ranking=ranked_h.to_numpy(), sizes=sizes,
                                               n_random=0)
     for (_, e), (_, h) in zip(by_effect.iterrows(), by_heuristic.iterrows()):
         print(f"   ablate {int(e.k):3d}: top patching {e.accuracy:.3f}, best heuristic {h.accuracy:.3f}, random "
               f"{e.random_accuracy_mean:.3f} [{e.random_accuracy_p05:.3f}, {e.random_accuracy_p95:.3f}]")
     if cfg.model.kind == "transformer":
-        r = roles.neuron_roles(params, cfg.model)
-        heads = [ablation.ablate(params, cfg.model, task, x, y_all, heads=[h])["accuracy"]
+        r = roles.neuron_roles(params, cfg)
+        heads = [ablation.ablate(params, cfg, x=x, y=y_all, heads=[h])["accuracy"]
                  for h in range(cfg.model.n_heads)]
         print(f"   roles: {r.role.value_counts().to_dict()}; accuracy with one head zero-ablated: "
               + ", ".join(f"head {h} {a:.3f}" for h, a in enumerate(heads)))

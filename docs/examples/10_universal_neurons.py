@@ -29,11 +29,11 @@ FAMILY_MIN = 5  # a seed "uses" a frequency when at least this many of its neuro
 run = lab.open(sys.argv[1] if len(sys.argv) > 1 else "checkpoints/universal_neurons")
 spec = run.spec_of(0)
 p, models = spec.task.p, list(run.grid.model)
-x = complete_inputs(spec.model, spec.task)
+x = complete_inputs(spec)
 
 
 def tables_at(step):
-    return [activation_table(run.params(m, step), spec.model, spec.task, x) for m in models]
+    return [activation_table(run.params(m, step), spec, x=x) for m in models]
 
 
 last = run.steps[-1]

@@ -1,4 +1,5 @@
-"""Analyses of trained models: pure functions of (params, configs), vmappable over models and steps."""
+"""Analyses of trained models. Each one of a model takes `run.model(i, step)`, or params with their spec
+(`run.spec_of(i)`), and its options by keyword; the array ones are pure jnp, vmappable over models and steps."""
 
 from lab.analysis import (
     ablation,

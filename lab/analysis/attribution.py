@@ -2,9 +2,10 @@
 ablatable layer (an MLP's last hidden layer, a transformer's last block's MLP at the last position) by
 their effect on the correct answer, and find the smallest set of them that keeps most of the accuracy.
 
-    effects_F = _patching_effects(params, model_cfg, task_cfg, x, y)           # loss increase per neuron
-    found = _smallest_sufficient_set(params, model_cfg, task_cfg, x, y)      # {"neurons", "k", "curve", ...}
-    table = _ablation_curve(params, model_cfg, task_cfg, x, y, found["ranking"], sizes=[1, 4, 16])
+    m = run.model(0)
+    effects_F = patching_effects(m)                                # loss increase per neuron, over every pair
+    found = smallest_sufficient_set(params, spec, x=x, y=y)        # {"neurons", "k", "curve", ...}
+    table = ablation_curve(m, ranking=found["ranking"], sizes=[1, 4, 16])
 
 Two measures: `direct_logit_attribution` reads each neuron's direct path to the logits (activation times
 its readout row, no forward pass through the ablated model); `patching_effects` replaces one neuron at a

@@ -96,23 +96,7 @@ _summary_jit = jax.jit(_summary_arrays, static_argnums=(1, 2))
 def _summarize(
     params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, coverage: float = 0.9
 ) -> dict[str, Any]:
-    """The Fourier picture of one model, as host numpy: spectra, key frequencies, neuron frequencies.
-
-    Args:
-        params: one model's parameters (e.g. `run.params(model, step)`).
-        model_cfg: the model config.
-        task_cfg: the task config (a modular task).
-        coverage: the share of the embedding's non-constant squared norm the key frequencies explain.
-
-    Returns:
-        A dict with
-        - "embed_norms": {name: [K + 1]} frequency norms of each `embedding_weights` entry;
-        - "norms": [K + 1] the combined spectrum (root of the summed squares over the entries);
-        - "key_freqs", "key_fraction": `key_frequencies` of the combined spectrum;
-        - "neuron_freq", "neuron_fraction": [N] each last-layer neuron's dominant frequency
-          and the fraction of its non-constant variance that frequency explains;
-        - "neurons_per_freq": [K + 1] how many neurons have each dominant frequency.
-    """
+    """`summarize` of one model's params with its model and task configs."""
     out = jax.device_get(_summary_jit(params, model_cfg, task_cfg))
     freqs, fraction = key_frequencies(out["combined"], coverage)
     dominant_N = np.asarray(out["dominant"])

@@ -1,7 +1,7 @@
 """Figures of a whole sweep drawn from its metrics: weight norm, softmax collapse, phase diagram,
 steps to generalize, and skills (per-skill emergence, tuple sizes against the theory).
 
-Each function takes tables (not a Run), writes one PNG (matplotlib, Agg) and returns its path.
+Each function takes tables (not a Run), writes one PNG and returns its matplotlib Figure (an optional `ax` to draw on; nothing is saved).
 The figures of one model (Fourier spectra, neurons, progress measures, trajectories) are in
 `lab.report.model_figures`.
 """
@@ -14,10 +14,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.colors import ListedColormap, LogNorm
+from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
-from lab.report.phases import CLASSES
 from lab.analysis.summary import TEST_FIT, setting_columns
+from lab.plots.axes import figure_and_axes, finish
+from lab.report.phases import CLASSES
 
 DPI = 110
 PHASE_COLORS = {"no learning": "#bdbdbd", "memorizes": "#e6550d", "grokking": "#756bb1", "generalizes": "#31a354"}
@@ -46,8 +48,8 @@ def save_figure(fig, path: Path) -> Path:
     return path
 
 
-def plot_metric_over_steps(metrics: pd.DataFrame, grid: pd.DataFrame, column: str, path: Path, title: str,
-                           ylabel: str, what: str, max_settings: int = 8, yscale: str = "linear") -> Path:
+def plot_metric_over_steps(metrics: pd.DataFrame, grid: pd.DataFrame, column: str, title: str,
+                           ylabel: str, what: str, max_settings: int = 8, yscale: str = "linear", ax=None) -> Figure:
     """One logged metric over steps (log axis): per setting the mean over seeds and its min..max band."""
     keys = setting_keys(grid)
     table = metrics[metrics.step > 0]
@@ -57,7 +59,7 @@ def plot_metric_over_steps(metrics: pd.DataFrame, grid: pd.DataFrame, column: st
         pooled, keys = f"; pooled over {', '.join(short(k) for k in keys[1:])}", keys[:1]
         settings = list(table.groupby(keys, sort=False))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, ax = plt.subplots(figsize=(8, 4.8))
+    fig, ax = figure_and_axes(ax, figsize=(8, 4.8))
     for i, (values, part) in enumerate(settings[:max_settings]):
         stats = part.groupby("step")[column].agg(["mean", "min", "max"])
         color = colors[i % len(colors)]
@@ -68,14 +70,14 @@ def plot_metric_over_steps(metrics: pd.DataFrame, grid: pd.DataFrame, column: st
     ax.set_title(f"{title}: {what}\nline = mean over seeds{pooled}, band = min..max{extra}")
     ax.legend(fontsize=8, loc="best", title="setting", title_fontsize=8)
     ax.grid(alpha=0.3, which="both")
-    return save_figure(fig, path)
+    return finish(fig)
 
 
-def plot_weight_norm(metrics: pd.DataFrame, grid: pd.DataFrame, path: Path, title: str,
-                     max_settings: int = 8) -> Path:
+def plot_weight_norm(metrics: pd.DataFrame, grid: pd.DataFrame, title: str,
+                     max_settings: int = 8, ax=None) -> Figure:
     """The norm of all weights over steps (log axis): per setting the mean over seeds and its range."""
-    return plot_metric_over_steps(metrics, grid, "weight_norm", path, title, "norm of all weights (L2)",
-                                  "weight norm over training", max_settings)
+    return plot_metric_over_steps(metrics, grid, "weight_norm", title, "norm of all weights (L2)",
+                                  "weight norm over training", max_settings, ax=ax)
 
 
 def _cells(table: pd.DataFrame, axes: list[str], column: str) -> tuple[list, list, np.ndarray]:
@@ -97,19 +99,19 @@ def _grid_axes(ax, axes: list[str], xs: list, ys: list) -> None:
     ax.set(xlabel=axes[0], ylabel=axes[1])
 
 
-def plot_phase_diagram(table: pd.DataFrame, axes: list[str], path: Path, title: str, facet: str | None = None) -> Path:
+def plot_phase_diagram(table: pd.DataFrame, axes: list[str], title: str, facet: str | None = None, ax=None) -> Figure:
     """Two heatmaps over (axes[0] x axes[1]): median step to generalize, and the majority phase class.
 
     Args:
         table: `lab.report.phases.phase_table` of the axes (and of facet, when given).
         axes: the two swept columns (x, then y).
-        path: the PNG to write.
+        ax: axes to draw on (default: a new figure).
         title: the figure's title (the spec name).
         facet: a third swept column: one row of the two heatmaps per value of it (e.g. task.n_train).
     """
     values = _axis_values(table[facet]) if facet else [None]
     xs, ys, _ = _cells(table, axes, "median_step")
-    fig, rows = plt.subplots(len(values), 2, figsize=(7 + 0.9 * len(xs) * 2, (2.6 + 0.7 * len(ys)) * len(values)),
+    fig, rows = figure_and_axes(ax, len(values), 2, figsize=(7 + 0.9 * len(xs) * 2, (2.6 + 0.7 * len(ys)) * len(values)),
                              squeeze=False)
     for (ax_step, ax_phase), value in zip(rows, values):
         part = table if facet is None else table[table[facet] == value]
@@ -117,7 +119,7 @@ def plot_phase_diagram(table: pd.DataFrame, axes: list[str], path: Path, title: 
         _phase_row(fig, ax_step, ax_phase, part, axes, where, legend=ax_phase is rows[0][1])
     fig.suptitle(f"{title}: phase diagram over {short(axes[0])} x {short(axes[1])}"
                  + (f", one row per {short(facet)}" if facet else ""))
-    return save_figure(fig, path)
+    return finish(fig)
 
 
 def _phase_row(fig, ax_step, ax_phase, table: pd.DataFrame, axes: list[str], where: str, legend: bool) -> None:
@@ -178,15 +180,15 @@ def _axis_values(values: pd.Series) -> list:
     return sorted(unique) if all(isinstance(v, (int, float, np.number)) for v in unique) else unique
 
 
-def plot_steps_to_generalize(table: pd.DataFrame, x_key: str, series_keys: list[str], path: Path, title: str,
-                             last_step: int, max_series: int = 8) -> Path:
+def plot_steps_to_generalize(table: pd.DataFrame, x_key: str, series_keys: list[str], title: str,
+                             last_step: int, max_series: int = 8, ax=None) -> Figure:
     """Steps to test accuracy >= TEST_FIT against one swept axis: a dot per model, a line through the medians.
 
     Args:
         table: one row per model with step_generalized (NaN: never) and the grid's columns.
         x_key: the swept column on the x axis (numbers on a linear axis, strings as categories).
         series_keys: the other swept columns; each combination is one colour.
-        path: the PNG to write.
+        ax: axes to draw on (default: a new figure).
         title: the figure's title (the spec name).
         last_step: the run's last step (models that never generalized are drawn above it, at "never").
     """
@@ -198,7 +200,7 @@ def plot_steps_to_generalize(table: pd.DataFrame, x_key: str, series_keys: list[
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     spread = (max(position.values()) - min(position.values()) or 1.0) * 0.012 if numeric else 0.06
     offsets = (np.arange(min(len(series), max_series)) - (min(len(series), max_series) - 1) / 2) * spread
-    fig, ax = plt.subplots(figsize=(max(6.5, 1.1 * len(xs) + 3), 4.8))
+    fig, ax = figure_and_axes(ax, figsize=(max(6.5, 1.1 * len(xs) + 3), 4.8))
     for i, (values, part) in enumerate(series[:max_series]):
         color = colors[i % len(colors)]
         steps = part["step_generalized"].to_numpy(float)
@@ -227,11 +229,10 @@ def plot_steps_to_generalize(table: pd.DataFrame, x_key: str, series_keys: list[
                  f"dot = one model (open: never), line/bar = median over seeds{extra}")
     ax.legend(fontsize=8, loc="best", title=", ".join(short(k) for k in series_keys) or None, title_fontsize=8)
     ax.grid(alpha=0.3, which="both", axis="y")
-    return save_figure(fig, path)
+    return finish(fig)
 
 
-def plot_skills(own_metrics: pd.DataFrame, groups: list[str], labels: list[str], right: dict, path: Path,
-                title: str) -> Path:
+def plot_skills(own_metrics: pd.DataFrame, groups: list[str], labels: list[str], right: dict, title: str, ax=None) -> Figure:
     """Left: the representative model's test accuracy per skill (or tuple size) over training, with the mean.
     Right: `right["kind"]` "power law" (step learned against skill frequency, every model, with the
     fit) or "composition" (final accuracy per tuple size against the swept axis, with the theory).
@@ -239,9 +240,9 @@ def plot_skills(own_metrics: pd.DataFrame, groups: list[str], labels: list[str],
     Args:
         own_metrics: the model's logged metrics with test_acc and test_acc_<group> columns.
         groups: the group names (task_0, ... or k1, ...); labels: their legend labels.
-        right: the right panel's data (see `lab.report.build.Report.skills`).
+        right: the right panel's data (see `lab.report.build.skills`).
     """
-    fig, (ax, ax_r) = plt.subplots(1, 2, figsize=(13, 4.6))
+    fig, (ax, ax_r) = figure_and_axes(ax, 1, 2, figsize=(13, 4.6))
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(groups)))
     shown = own_metrics[own_metrics.step > 0]
     for group, label, color in zip(groups, labels, colors):
@@ -275,4 +276,4 @@ def plot_skills(own_metrics: pd.DataFrame, groups: list[str], labels: list[str],
             ax_r.set_xticks(values, [str(v) for v in values])
     ax_r.legend(fontsize=8)
     fig.suptitle(title)
-    return save_figure(fig, path)
+    return finish(fig)

@@ -1,23 +1,22 @@
 """Neuron-level figures: universality against its baseline, example neurons over the (a, b) grid,
 heuristic-versus-random ablation curves and the emergence of heuristics over training.
 
-Each function takes arrays or tables computed by `lab.report.build` (not a Run), writes one PNG
-(matplotlib, Agg) and returns its path.
+Each function takes arrays or tables computed by `lab.report.build` (not a Run), draws one figure
+and returns it (an optional `ax` to draw on; nothing is saved).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from lab.analysis.heuristics import FAMILIES
-from lab.report.figures import plt, save_figure
+from lab.plots.axes import figure_and_axes, finish
 
 
 def plot_universality(mean_max: np.ndarray, baseline: np.ndarray, threshold: float, fractions: dict[str, float],
-                      family_table: pd.DataFrame, family_label: str, path: Path, title: str) -> Path:
+                      family_table: pd.DataFrame, family_label: str, title: str, ax=None) -> Figure:
     """Left: histogram of each neuron's mean best-match correlation against the rotation baseline's.
     Right: neurons per family (all and universal), the 12 largest families.
 
@@ -29,7 +28,7 @@ def plot_universality(mean_max: np.ndarray, baseline: np.ndarray, threshold: flo
         family_table: one row per neuron of the first model with `family` and `universal`.
         family_label: what a family is ("dominant frequency", ...).
     """
-    fig, (ax, ax_f) = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, (ax, ax_f) = figure_and_axes(ax, 1, 2, figsize=(12, 4.2))
     bins = np.linspace(min(np.nanmin(mean_max), np.nanmin(baseline), 0.0), 1.0, 41)
     ax.hist(baseline.ravel(), bins=bins, density=True, color="#bdbdbd", label="random-rotation baseline")
     ax.hist(mean_max.ravel(), bins=bins, density=True, histtype="step", lw=2, color="#3182bd", label="neurons")
@@ -48,15 +47,15 @@ def plot_universality(mean_max: np.ndarray, baseline: np.ndarray, threshold: flo
     ax_f.set(ylabel="neurons (first seed)", title=f"families by {family_label}")
     ax_f.legend(fontsize=8)
     fig.suptitle(title)
-    return save_figure(fig, path)
+    return finish(fig)
 
 
-def plot_neuron_examples(examples: list[tuple[np.ndarray, str]], path: Path, title: str) -> Path:
+def plot_neuron_examples(examples: list[tuple[np.ndarray, str]], title: str, ax=None) -> Figure:
     """Activation heatmaps over the (a, b) grid, one panel per (grid_PxP, caption)."""
     n = max(len(examples), 1)
     cols = min(n, 3)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.9 * rows), squeeze=False)
+    fig, axes = figure_and_axes(ax, rows, cols, figsize=(4.2 * cols, 3.9 * rows), squeeze=False)
     for ax, (grid_PxP, caption) in zip(axes.ravel(), examples):
         im = ax.imshow(grid_PxP, origin="lower", cmap="viridis", aspect="auto")
         ax.set(xlabel="b", ylabel="a")
@@ -65,11 +64,11 @@ def plot_neuron_examples(examples: list[tuple[np.ndarray, str]], path: Path, tit
     for ax in axes.ravel()[len(examples):]:
         ax.axis("off")
     fig.suptitle(title)
-    return save_figure(fig, path)
+    return finish(fig)
 
 
 def plot_ablation_curves(curves: dict[str, pd.DataFrame], plain_accuracy: float, n_neurons: int,
-                         sufficient: tuple[int, float] | None, path: Path, title: str) -> Path:
+                         sufficient: tuple[int, float] | None, title: str, ax=None) -> Figure:
     """Accuracy after mean-ablating the top-k neurons of each ranking, against random k-sets.
 
     Args:
@@ -79,7 +78,7 @@ def plot_ablation_curves(curves: dict[str, pd.DataFrame], plain_accuracy: float,
         n_neurons: the layer's width (for the top axis in percent).
         sufficient: (k, accuracy) of the smallest sufficient set, marked when given.
     """
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig, ax = figure_and_axes(ax, figsize=(7.5, 4.5))
     random = next(iter(curves.values()))
     ax.fill_between(random.k, random.random_accuracy_p05, random.random_accuracy_p95, color="#bdbdbd", alpha=0.6,
                     label="random neurons (5-95%)")
@@ -95,11 +94,11 @@ def plot_ablation_curves(curves: dict[str, pd.DataFrame], plain_accuracy: float,
     top = ax.secondary_xaxis("top", functions=(lambda k: 100 * k / n_neurons, lambda q: q * n_neurons / 100))
     top.set_xlabel("% of the layer")
     ax.legend(fontsize=8)
-    return save_figure(fig, path)
+    return finish(fig)
 
 
 def plot_heuristic_emergence(shares: pd.DataFrame, own_metrics: pd.DataFrame, ablation: pd.DataFrame, n_top: int,
-                             path: Path, title: str) -> Path:
+                             title: str, ax=None) -> Figure:
     """Left: share of neurons matching each heuristic family per saved step, test accuracy on top.
     Right: accuracy over training with the final top-heuristic neurons ablated, beside a random set.
 
@@ -110,7 +109,7 @@ def plot_heuristic_emergence(shares: pd.DataFrame, own_metrics: pd.DataFrame, ab
             p95 of the accuracy over random sets.
         n_top: how many neurons were ablated.
     """
-    fig, (ax, ax_b) = plt.subplots(1, 2, figsize=(13, 4.5))
+    fig, (ax, ax_b) = figure_and_axes(ax, 1, 2, figsize=(13, 4.5))
     families = [f for f in FAMILIES if f in shares and shares[f].max() > 0]
     if families:
         ax.stackplot(shares.step, *[shares[f] for f in families], labels=families, alpha=0.85)
@@ -135,5 +134,5 @@ def plot_heuristic_emergence(shares: pd.DataFrame, own_metrics: pd.DataFrame, ab
              title="mean ablation over training")
     ax_b.legend(fontsize=8)
     fig.suptitle(title)
-    return save_figure(fig, path)
+    return finish(fig)
 

@@ -6,17 +6,16 @@ line per measure with both values, so a reader sees at once where the run and th
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from lab import models, references, tasks
 from lab.analysis.emergence import fit_power_law
-from lab.report.figures import save_figure
 from lab.analysis.summary import first_step
+from lab.plots.axes import finish
 
 BITS = np.log(2.0)  # Michaud et al. plot and threshold subtask losses in bits
 
@@ -44,13 +43,12 @@ def _names(report) -> dict[int, str]:
     return {m: (grid.variant[m] if "variant" in grid else f"model {m}") for m in grid.index}
 
 
-def _finish(fig, ax, path: Path, threshold: float, lines: list[str], **axes) -> list[str]:
-    """Mark the threshold, label the axes, save the figure and return the comparison's lines."""
+def _finish(fig, ax, threshold: float, lines: list[str], **axes) -> tuple[Figure, list[str]]:
+    """Mark the threshold, label the axes; the figure and the comparison's lines."""
     ax.axhline(threshold, color="gray", lw=0.8)
     ax.set(**axes)
     ax.legend(fontsize=8)
-    save_figure(fig, path)
-    return lines
+    return finish(fig), lines
 
 
 def _n_params(report, model: int) -> int:
@@ -63,7 +61,7 @@ def _step(value: float) -> str:
     return "never" if not np.isfinite(value) else f"{int(value):,}"
 
 
-def grokfast(report, path: Path) -> list[str]:
+def grokfast(report) -> tuple[Figure, list[str]]:
     """Steps to 95% validation accuracy per run and each filter's speed-up over the baseline, beside the README's."""
     paper, metrics = _paper("grokfast"), report.metrics
     steps = first_steps(metrics, "test_acc", above=0.95)
@@ -84,11 +82,11 @@ def grokfast(report, path: Path) -> list[str]:
         line, = ax.plot(curve.step.clip(lower=1), curve.test_acc, label=f"{name} (lab)")
         if np.isfinite(theirs):
             ax.axvline(theirs, color=line.get_color(), ls="--", lw=1, label=f"{name}: paper's 95% step")
-    return _finish(fig, ax, path, 0.95, lines, xscale="log", xlabel="step", ylabel="test accuracy",
+    return _finish(fig, ax, 0.95, lines, xscale="log", xlabel="step", ylabel="test accuracy",
                    title=f"{report.spec.name} against Grokfast's README")
 
 
-def stablemax(report, path: Path) -> list[str]:
+def stablemax(report) -> tuple[Figure, list[str]]:
     """Test accuracy over training per variant beside figure 1's StableMax curve (read off the plot)."""
     ref, metrics, names = references.load("stablemax_fig1"), report.metrics, _names(report)
     lines = []
@@ -102,11 +100,11 @@ def stablemax(report, path: Path) -> list[str]:
                          for s in shared)
         lines.append(f"{_label(report, model)}: test accuracy lab/paper at {both}; final {at.iloc[-1]:.3f} at step "
                      f"{int(at.index[-1]):,}; 95% at step {_step(first_steps(curve, 'test_acc', above=0.95).iloc[0])}")
-    return _finish(fig, ax, path, 0.95, lines, xlabel="step", ylabel="test accuracy",
+    return _finish(fig, ax, 0.95, lines, xlabel="step", ylabel="test accuracy",
                    title=f"{report.spec.name} against Prieto et al.'s figure 1")
 
 
-def nanda(report, path: Path) -> list[str]:
+def nanda(report) -> tuple[Figure, list[str]]:
     """The first step with test loss below 1 per model, beside the demo's and the repository's logged runs."""
     paper, log, metrics = _paper("nanda"), references.load("nanda_demo_log"), report.metrics
     firsts, names = first_steps(metrics, "test_loss", below=1.0), _names(report)
@@ -121,11 +119,11 @@ def nanda(report, path: Path) -> list[str]:
         peak = curve.loc[curve.test_loss.idxmax()]
         lines.append(f"{_label(report, model)}: test loss first below 1 at step {_step(firsts[model])}; its peak "
                      f"{peak.test_loss:.1f} at step {int(peak.step):,} (demo: 34.1 at 1,400)")
-    return _finish(fig, ax, path, 1.0, lines, yscale="log", xlabel="step", ylabel="test loss",
+    return _finish(fig, ax, 1.0, lines, yscale="log", xlabel="step", ylabel="test loss",
                    title=f"{report.spec.name} against Nanda et al.'s runs")
 
 
-def michaud(report, path: Path) -> list[str]:
+def michaud(report) -> tuple[Figure, list[str]]:
     """The Zipf-weighted test loss's exponents in parameters and steps, and the steps at which subtasks are
     learned against their frequency, beside the quantization model's theory and the repository's fits."""
     paper, metrics, task = _paper("michaud"), report.metrics, report.spec.task
@@ -170,8 +168,7 @@ def michaud(report, path: Path) -> list[str]:
     ax_s.set(xlabel="step", title="steps")
     ax_s.legend(fontsize=8)
     fig.suptitle(f"{report.spec.name} against the quantization model")
-    save_figure(fig, path)
-    return lines
+    return finish(fig), lines
 
 
 COMPARISONS = {"grokfast": grokfast, "stablemax": stablemax, "nanda": nanda, "michaud": michaud}

@@ -4,22 +4,23 @@ Each comparison draws one figure (the run over the peer's own curves and distrib
 returns one line per measure, saying whether the run falls inside the peer's range.
 
     from lab.report.reference_report import compare
-    lines = compare(report, "report/reference.png")
+    fig, lines = compare(report)   # the figure and one line per measure
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from lab import references
 from lab.analysis import pair
 from lab.report import paper_references
-from lab.report.figures import PHASE_COLORS, draw_phase_classes, save_figure
+from lab.plots.axes import finish
+from lab.report.figures import PHASE_COLORS, draw_phase_classes
 from lab.report.phases import CLASSES, classify, classify_numbers, majority_by_setting, phase_table
 
 GROK_LOSS = 1e-3  # the explorable's seed grid marks test loss below this (data at 1,000-step resolution)
@@ -56,7 +57,7 @@ def _first_below(metrics: pd.DataFrame, column: str, threshold: float, every: in
     return first.reindex(sorted(metrics.model.unique()))
 
 
-def modadd(report, path: Path) -> list[str]:
+def modadd(report) -> tuple[Figure, list[str]]:
     """The main model against the notebook's log and the page's 450 runs.
 
     Every one of the page's runs ends generalized (its worst test loss at 50k is 0.0025) although
@@ -134,11 +135,10 @@ def modadd(report, path: Path) -> list[str]:
     ax.set(xlabel="frequency k", ylabel="fraction of models using it", title="which frequencies (generalized)")
     ax.legend(fontsize=8)
     fig.suptitle(f"{report.spec.name} against the PAIR explorable's main model")
-    save_figure(fig, path)
-    return lines
+    return finish(fig), lines
 
 
-def circle(report, path: Path) -> list[str]:
+def circle(report) -> tuple[Figure, list[str]]:
     """The five-neuron model against its notebook's log."""
     metrics, log = report.metrics, references.load("pair_circle_notebook_log")
     final = metrics[metrics.step == metrics.step.max()]
@@ -164,11 +164,10 @@ def circle(report, path: Path) -> list[str]:
         ax.set(xlabel="step", ylabel=label, yscale="log" if "loss" in column else "linear")
         ax.legend(fontsize=8)
     fig.suptitle(f"{report.spec.name}: lab seeds (purple) against the five-neuron notebook's log")
-    save_figure(fig, path)
-    return lines
+    return finish(fig), lines
 
 
-def parity(report, path: Path) -> list[str]:
+def parity(report) -> tuple[Figure, list[str]]:
     """The sparse-parity sweep's phase classes against the page's 1,125 models."""
     ref = references.load("pair_parity_sweep").rename(
         columns={"train_size": "task.n_train", "hidden_size": "model.width", "weight_decay": "train.weight_decay"})
@@ -219,8 +218,7 @@ def parity(report, path: Path) -> list[str]:
     ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=PHASE_COLORS[c]) for c in CLASSES], labels=list(CLASSES),
               fontsize=8, loc="upper left")
     fig.suptitle(f"{report.spec.name} against the PAIR explorable's 1,125-model sweep (its phase rule on both)")
-    save_figure(fig, path)
-    return lines
+    return finish(fig), lines
 
 
 COMPARISONS = {"pair_modadd": modadd, "pair_circle": circle, "pair_parity": parity, **paper_references.COMPARISONS}
@@ -229,6 +227,6 @@ AGAINST = {"pair_modadd": "the PAIR notebook's printed log and the page's 450 ru
            "pair_parity": "the page's 1,125-model sweep", **paper_references.AGAINST}
 
 
-def compare(report, path: Path, reference: str | None = None) -> list[str]:
-    """Draw the comparison of the report's run with a reference (default: its spec's) into path; one line per measure."""
-    return COMPARISONS[reference or report.spec.reference](report, Path(path))
+def compare(report, reference: str | None = None) -> tuple[Figure, list[str]]:
+    """The comparison of the report's run with a reference (default: its spec's): its figure, one line per measure."""
+    return COMPARISONS[reference or report.spec.reference](report)
