@@ -46,16 +46,13 @@ class Report:
                 raise LabError(f"--model {model} is not in this run; models are 0..{len(self.grid) - 1}")
             self.model, self.why = int(model), "chosen with --model"
         self.label = model_label(self.grid, self.model)
-        self._params: dict[int, dict] = {}
         self._spectra: dict[int, np.ndarray] = {}
         self._inputs: tuple | None = None
         self._heuristics: dict[int, tuple] = {}
 
     def params(self, step: int) -> dict:
-        """The representative model's params at a saved step (each step restored once)."""
-        if step not in self._params:
-            self._params[step] = self.run.params(self.model, step)
-        return self._params[step]
+        """The representative model's params at a saved step (the run reads each checkpoint once)."""
+        return self.run.params(self.model, step)
 
     def spectrum(self, step: int) -> np.ndarray:
         """The representative model's embedding frequency norms [K + 1] at a saved step."""
