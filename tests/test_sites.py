@@ -124,3 +124,20 @@ def test_unknown_sites_and_kinds_are_refused_with_the_list():
         models.site_name(cfg, "attn_pattern", 0)
     with pytest.raises(SpecError, match="out of range"):
         models.site_name(cfg, "mlp_post", 3)
+
+
+def test_zero_mean_and_patch_hooks_do_what_they_say_in_an_earlier_block():
+    cfg, task, params, x = _setup("transformer_post_ln")
+    _, cache = models.run_with_cache(params, x, cfg, task)
+    site = models.site_name(cfg, "z", 0)  # head outputs of the first block, every position: [B, Q, H, E]
+    heads_Hx1 = jnp.array([True, False])[:, None]
+    _, zeroed = models.run_with_cache(params, x, cfg, task, hooks={site: models.zero_ablate(heads_Hx1)})
+    assert float(jnp.abs(zeroed[site][:, :, 0]).max()) == 0.0
+    np.testing.assert_array_equal(zeroed[site][:, :, 1], cache[site][:, :, 1])
+    _, meaned = models.run_with_cache(params, x, cfg, task, hooks={site: models.mean_ablate(cache[site], heads_Hx1)})
+    np.testing.assert_allclose(meaned[site][:, :, 0], jnp.broadcast_to(cache[site][:, :, 0].mean(0), meaned[site][:, :, 0].shape),
+                               rtol=1e-6, atol=1e-6)
+    other = jnp.roll(x, 2, axis=0)
+    other_logits, other_cache = models.run_with_cache(params, other, cfg, task)
+    patched = models.apply(params, x, cfg, task, {"embed": models.patch(other_cache["embed"])})
+    np.testing.assert_allclose(patched, other_logits, rtol=1e-5, atol=1e-5)  # the whole input patched in

@@ -15,10 +15,12 @@ import jax.numpy as jnp
 
 from lab.config import ModelConfig, SpecError, TaskConfig
 from lab.models.linen import MLP, Transformer, fixed_table
-from lab.models.sites import KINDS, Cache, Hook, Replace, check_hooks, n_layers, site_name, sites
+from lab.models.sites import (KINDS, Cache, Hook, Replace, check_hooks, mean_ablate, n_layers, patch, site_name,
+                              sites, zero_ablate)
 
 __all__ = ["Cache", "Hook", "Params", "Replace", "apply", "apply_answers", "as_tokens", "check_hooks", "fixed_embedding", "init",
-           "n_layers", "n_outputs", "param_count", "run_with_cache", "site_name", "sites"]
+           "mean_ablate", "n_layers", "n_outputs", "param_count", "patch", "run_with_cache", "site_name", "sites",
+           "zero_ablate"]
 
 Params = dict[str, Any]
 

@@ -14,7 +14,8 @@ the `hooks` argument of `lab.models.apply` / `run_with_cache`:
 
 Q is every position except in the last block, which runs at the answer position(s) only. A hook is
 a `Replace(mask, value)` (arrays, broadcast against the activation as numpy does, so vmappable over
-models and masks) or any function activation -> activation. The value a site's hook returns is the
+models and masks; `zero_ablate`, `mean_ablate` and `patch` make the usual ones) or any function
+activation -> activation. The value a site's hook returns is the
 one the rest of the model reads, and the one the cache holds.
 """
 
@@ -41,6 +42,21 @@ class Replace(NamedTuple):
 
 
 Hook = Replace | Callable[[jax.Array], jax.Array]
+
+
+def zero_ablate(mask: Any = True) -> Replace:
+    """Set the site to 0 where mask is true (default everywhere; e.g. a bool [F] for some neurons)."""
+    return Replace(jnp.asarray(mask, bool), 0.0)
+
+
+def mean_ablate(act: Any, mask: Any = True) -> Replace:
+    """Set the site to its mean over the batch of `act` (the site's activations on some inputs) where mask is true."""
+    return Replace(jnp.asarray(mask, bool), jnp.mean(jnp.asarray(act), axis=0))
+
+
+def patch(act: Any, mask: Any = True) -> Replace:
+    """Set the site to `act`, its activations on other inputs (the same batch shape), where mask is true."""
+    return Replace(jnp.asarray(mask, bool), act)
 
 
 def n_layers(cfg: ModelConfig) -> int:
