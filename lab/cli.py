@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from lab.errors import LabError
+from lab.errors import LabError, Preempted
 
 
 def _compilation_cache() -> None:
@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except LabError as e:
+        if isinstance(e, Preempted):  # SIGTERM: saved and stopped, as a scheduler expects (128 + 15)
+            print(f"lab: {e}", file=sys.stderr)
+            return 143
         print(f"lab: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

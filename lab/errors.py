@@ -3,3 +3,7 @@
 
 class LabError(Exception):
     """A problem with the user's input or files (not a bug): its message says what and how to fix it."""
+
+
+class Preempted(LabError):
+    """A sweep stopped on SIGTERM after saving its resume checkpoint; running the same command resumes it."""

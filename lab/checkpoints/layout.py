@@ -23,6 +23,8 @@ from lab.checkpoints.claim import LOCK_FILE
 from lab.errors import LabError
 
 RUN_FILE = "run.json"
+RESUME_DIR = "resume"  # a group's rolling resume checkpoint, beside its analysis checkpoints
+OPERATIONAL = (("train", "resume_every"),)  # spec fields that say how a run is kept, not what it computes
 GRID_FILE = "grid.csv"
 METRICS_FILE = "metrics.csv"
 
@@ -58,6 +60,14 @@ def read_run_json(run_dir: Path) -> dict[str, Any]:
         raise LabError(f"{path} is corrupt ({e}); the run's checkpoints are untouched") from None
 
 
+def _identity(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    """A spec dict without its operational fields: two runs that differ only there are the same run."""
+    out = _plain(spec_dict)
+    for section, key in OPERATIONAL:
+        out.get(section, {}).pop(key, None)
+    return out
+
+
 def _first_difference(a: dict, b: dict, prefix: str = "") -> str:
     for key in sorted(set(a) | set(b)):
         va, vb = a.get(key, "<missing>"), b.get(key, "<missing>")
@@ -89,7 +99,7 @@ def check_run_dir(run_dir: Path, spec_dict: dict[str, Any], normalize=None) -> d
             stored_spec = normalize(stored_spec)
         except LabError:
             pass  # not a spec this lab reads: the difference below names what differs
-    diff = _first_difference(_plain(stored_spec), _plain(spec_dict))
+    diff = _first_difference(_identity(stored_spec), _identity(spec_dict))
     if diff:
         raise LabError(
             f"{run_dir} holds a run of another spec ({diff}); nothing was changed: pass another --out "

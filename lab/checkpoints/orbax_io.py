@@ -65,6 +65,12 @@ class CheckpointStore:
         except Exception as e:  # Orbax raises many kinds; all mean the same to the user
             raise self._unreadable(step, e) from None
 
+    def keep_only(self, step: int) -> None:
+        """Delete every saved step but `step` (after `step` was saved: a rolling checkpoint)."""
+        for old in self.steps():
+            if old != step:
+                self._manager.delete(old)
+
     def move_aside(self, step: int) -> Path:
         """Move an unreadable step's folder out of the store (beside it, as unreadable_step_N); returns where."""
         target = self.path.parent / f"{UNREADABLE}{step}"

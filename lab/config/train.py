@@ -42,6 +42,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 100
     checkpoints: int = 20  # log-spaced checkpoint steps (plus step 0 and the last step)
+    resume_every: float = 300.0  # seconds between rolling resume checkpoints (0: none); not part of a run's identity
 
     def validate(self) -> None:
         """Raise SpecError for values no optimizer or schedule accepts."""
@@ -82,3 +83,4 @@ class TrainConfig:
             f"train.steps = {self.steps} must be a multiple of train.log_every = {self.log_every}",
         )
         _check(self.checkpoints >= 0, f"train.checkpoints must be >= 0 (got {self.checkpoints})")
+        _check(self.resume_every >= 0, f"train.resume_every must be >= 0 seconds, 0 for none (got {self.resume_every})")

@@ -1,8 +1,14 @@
-"""Running a sweep: every group's models trained together, checkpointed and logged, resumable."""
+"""Running a sweep: every group's models trained together, checkpointed and logged, resumable.
+
+Each group keeps its analysis checkpoints (log-spaced steps, `run.steps`) and one rolling resume
+checkpoint (RUN/group_N/resume, every `train.resume_every` seconds and on SIGTERM; removed when the
+group finishes), and resumes from the newest readable of them.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 from functools import partial
 from pathlib import Path
 
@@ -16,6 +22,7 @@ from lab.checkpoints.claim import claim
 from lab.checkpoints.orbax_io import CheckpointStore
 from lab.config import Spec, TrainConfig
 from lab.errors import LabError
+from lab.launch.preemption import Preempted, Preemption
 from lab.sweeps.grid import Group, expand, regroup, split_groups
 from lab.sweeps.spec import spec_from_dict
 from lab.train import METRICS, build_programs, memory, precision_scope, run_chunks, sharding
@@ -67,20 +74,22 @@ class _Diverged:
         self.bar.set_postfix_str(f"step {step}/{steps}, diverged {len(self.seen)}", refresh=False)
 
 
-def _restore_newest(store: CheckpointStore, like, bar: tqdm):
-    """(step, state) of the newest readable checkpoint, or (0, None); unreadable ones are moved aside and named."""
-    for step in reversed(store.steps()):
+def _restore_newest(stores: list[CheckpointStore], like, bar: tqdm):
+    """(step, state) of the newest readable checkpoint of any store, or (0, None); unreadable ones are moved
+    aside and named."""
+    saved = sorted(((step, i) for i, store in enumerate(stores) for step in store.steps()), reverse=True)
+    for step, i in saved:
         try:
-            return step, store.restore(step, like=like)
+            return step, stores[i].restore(step, like=like)
         except LabError:
             if layout.is_primary():  # the process that writes the run moves it; the others fall back alike
-                aside = store.move_aside(step)
+                aside = stores[i].move_aside(step)
                 bar.write(f"the checkpoint of step {step} could not be read: moved it to {aside}; resuming from "
                           f"the one before")
     return 0, None
 
 
-def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> None:
+def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, when: Preemption) -> None:
     """Train (or resume) one group to its last step, saving checkpoints and metrics.
 
     The model axis is sharded over every device, padded to a multiple of the device count;
@@ -88,14 +97,14 @@ def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> 
     A float64 spec (train.dtype) is traced and run with jax_enable_x64 on.
     """
     with precision_scope(group.spec):
-        _train_group(group, run_dir, bar, diverged)
+        _train_group(group, run_dir, bar, diverged, when)
 
 
-def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) -> None:
+def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, when: Preemption) -> None:
     spec, cfg, n = group.spec, group.spec.train, group.size
     groups = spec.task.test_groups
     gdir = layout.group_dir(run_dir, group.index)
-    store = CheckpointStore(gdir / "checkpoints")
+    store, resume = CheckpointStore(gdir / "checkpoints"), CheckpointStore(gdir / layout.RESUME_DIR)
     saves = checkpoint_steps(cfg)
     mesh = sharding.model_mesh()
     n_padded = sharding.padded_size(n, mesh)
@@ -109,7 +118,8 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) ->
         data_M = programs.data(hp_M)
     state_M = programs.init(hp_M)
     fetch = partial(sharding.to_host, n_models=n)
-    start, host = _restore_newest(store, jax.eval_shape(lambda s: jax.tree.map(lambda x: x[:n], s), state_M), bar)
+    start, host = _restore_newest([store, resume], jax.eval_shape(lambda s: jax.tree.map(lambda x: x[:n], s), state_M),
+                                  bar)
     if host is not None:
         state_M = sharding.to_mesh(sharding.pad_models(host, hp_M.seed.shape[0]), mesh)
         old = layout.read_metrics(gdir)  # may hold rows past the checkpoint if a run stopped mid-save
@@ -122,16 +132,29 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged) ->
         store.save(0, fetch(state_M))
     bar.update(start * n)
     pending = []
-    chunks = run_chunks(programs, state_M, data_M, hp_M, start, cfg.steps, cfg.log_every, saves, fetch=fetch)
+    chunks = run_chunks(programs, state_M, data_M, hp_M, start, cfg.steps, cfg.log_every, saves, fetch=fetch,
+                        want_state=when.want_state)
     for step, metrics, state in chunks:
         pending.append(_metrics_rows(step, group.models, metrics, groups))
         diverged.update(step, cfg.steps, group.models, metrics["nonfinite"])
         bar.update(cfg.log_every * n)
-        if state is not None and step in saves:
-            layout.write_metrics(gdir, pd.concat(pending), append=True)  # metrics first: see resume
-            pending = []
+        if state is None:
+            continue
+        layout.write_metrics(gdir, pd.concat(pending), append=True)  # metrics first: see resume
+        pending = []
+        if step in saves:
             store.save(step, fetch(state))
+        elif step < cfg.steps:  # a resume point between analysis checkpoints: the older one goes once it is saved
+            resume.save(step, fetch(state))
+            resume.keep_only(step)
+        when.saved()
+        if when.stopping and step < cfg.steps:
+            raise Preempted(f"stopped on SIGTERM: group {group.index + 1} saved at step {step} of {cfg.steps}; run "
+                            "the same command to resume")
     store.close()
+    resume.close()
+    if layout.is_primary():
+        shutil.rmtree(gdir / layout.RESUME_DIR, ignore_errors=True)  # the group is done: nothing to resume
 
 
 def plan_groups(spec: Spec, stored: dict | None, say=print) -> list[Group]:
@@ -173,10 +196,13 @@ def _run_claimed(spec: Spec, run_dir: Path, stored: dict | None, progress: bool)
         layout.create_run_dir(run_dir, spec.to_dict(), meta_groups, grid)
     total = sum(g.size * g.spec.train.steps for g in groups)
     with tqdm(total=total, unit="model-step", unit_scale=True, disable=not (progress and layout.is_primary()),
-              mininterval=0.5) as bar:
+              mininterval=0.5) as bar, Preemption(spec.train.resume_every) as when:
         if stored is not None:
             bar.write(f"resuming the run in {run_dir}")
         diverged = _Diverged(groups, bar)
         for group in groups:
-            train_group(group, Path(run_dir), bar, diverged)
+            if when.stopping:
+                raise Preempted(f"stopped on SIGTERM before group {group.index + 1} of {len(groups)}; run the same "
+                                "command to resume")
+            train_group(group, Path(run_dir), bar, diverged, when)
     return Path(run_dir)

@@ -92,12 +92,13 @@ def build_programs(
 
 def run_chunks(
     programs: Programs, state_M: TrainState, data_M, hp_M: HParams, start: int, stop: int, every: int, sync_at=(),
-    fetch: Callable = jax.device_get,
+    fetch: Callable = jax.device_get, want_state: Callable[[int], bool] | None = None,
 ) -> Iterator[tuple[int, dict[str, np.ndarray], TrainState | None]]:
     """Train from step start to stop; yield (step, fetch(metrics), state or None) after each chunk.
 
-    The state is yielded (and the pipeline drained) only at steps in sync_at and at stop,
-    since a later chunk consumes (donates) it.
+    The state is yielded (and the pipeline drained) only at steps in sync_at, at stop, and where
+    want_state(step) says so (asked once per chunk: a rolling resume checkpoint, a SIGTERM), since a
+    later chunk consumes (donates) it.
     """
     pending = None
     for begin in range(start, stop, every):
@@ -106,7 +107,7 @@ def run_chunks(
         if pending is not None:
             yield pending[0], fetch(pending[1]), None
             pending = None
-        if end in sync_at or end == stop:
+        if end in sync_at or end == stop or (want_state is not None and want_state(end)):
             yield end, fetch(metrics_M), state_M
         else:
             pending = (end, metrics_M)
