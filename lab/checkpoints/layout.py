@@ -158,7 +158,12 @@ def write_metrics(group_path: Path, table: pd.DataFrame, append: bool) -> None:
     if append and path.is_file():
         header = path.open().readline().strip().split(",")
         if header == list(table.columns):
-            table.to_csv(path, mode="a", header=False, index=False)
+            size = path.stat().st_size
+            try:
+                table.to_csv(path, mode="a", header=False, index=False)
+            except OSError:
+                os.truncate(path, size)  # no half-written row left behind (a full disk): the table stays as it was
+                raise
             return
         table = pd.concat([pd.read_csv(path), table], ignore_index=True)  # a column was added since: rewrite
     tmp = path.with_suffix(".tmp")

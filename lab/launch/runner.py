@@ -184,7 +184,12 @@ def run_sweep(spec: Spec, run_dir: Path, progress: bool = True) -> Path:
     layout.check_run_dir(run_dir, spec.to_dict(), normalize=normalize)  # refuse a foreign folder untouched
     with claim(run_dir) if layout.is_primary() else contextlib.nullcontext():
         stored = layout.check_run_dir(run_dir, spec.to_dict(), normalize=normalize)  # now no one else writes
-        return _run_claimed(spec, Path(run_dir), stored, progress)
+        try:
+            return _run_claimed(spec, Path(run_dir), stored, progress)
+        except OSError as e:  # a full disk, a folder made read-only, a storage that went away
+            where = e.filename or run_dir
+            raise LabError(f"could not write {where} ({e.strerror or e}); what was saved before is intact: free "
+                           "space or fix the folder, then run the same command to resume") from None
 
 
 def _run_claimed(spec: Spec, run_dir: Path, stored: dict | None, progress: bool) -> Path:
