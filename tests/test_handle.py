@@ -1,5 +1,5 @@
-"""Tests of lab.checkpoints.handle and lab.launch.entry: `lab.sweep(...)` from Python, `run.model(i)`, and a
-Run that reads each checkpoint once."""
+"""Tests of lab.checkpoints.handle and lab.checkpoints.run: `run.model(i)` with its spec, data, cache and hooks, a
+Run that reads each checkpoint once, and their HTML displays."""
 
 from __future__ import annotations
 
@@ -20,23 +20,6 @@ LRS = [1e-2, 3e-2]
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("handle") / "run"
     return lab.sweep(tiny_spec(seeds=2), out=out, set={"sweep.train.lr": LRS, "train.steps": 40}, progress=False)
-
-
-def test_lab_sweep_trains_the_overridden_grid_and_returns_its_run(run):
-    assert isinstance(run, lab.Run)
-    assert sorted(run.grid["train.lr"].unique()) == LRS and len(run.grid) == 4
-    assert run.steps[-1] == 40 and set(run.metrics.step) >= {0, 40}
-
-
-def test_lab_sweep_resumes_and_refuses_another_spec_untouched(run):
-    before = run.metrics.copy()
-    again = lab.sweep(tiny_spec(seeds=2), out=run.path, set={"sweep.train.lr": LRS, "train.steps": 40},
-                      progress=False)
-    assert again.metrics.equals(before)
-    files = {p: p.stat().st_mtime_ns for p in run.path.rglob("*") if p.is_file()}
-    with pytest.raises(LabError, match="holds a run of another spec"):
-        lab.sweep(tiny_spec(seeds=2), out=run.path, set={"train.steps": 40}, progress=False)
-    assert {p: p.stat().st_mtime_ns for p in run.path.rglob("*") if p.is_file()} == files
 
 
 def test_a_model_handle_holds_its_own_spec_row_params_and_data(run):

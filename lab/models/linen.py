@@ -106,7 +106,9 @@ class MLP(nn.Module):
             if hooks and ("embed_a" in hooks or "embed_b" in hooks):  # the hooked embeddings, per example
                 pre_BxF = e_a_BxE @ w_in_IxF[:n_e] + e_b_BxE @ w_b_ExF
             else:  # project every operand value once ([V, F]), then gather: cheaper than per example
-                pre_BxF = (e_VxE @ w_in_IxF[:n_e])[x[:, 0]] + (e_VxE @ w_b_ExF)[x[:, 1]]
+                proj_a_VxF = e_VxE @ w_in_IxF[:n_e]
+                proj_b_VxF = proj_a_VxF if cfg.combine == "sum" else e_VxE @ w_b_ExF
+                pre_BxF = proj_a_VxF[x[:, 0]] + proj_b_VxF[x[:, 1]]
             if cfg.bias:
                 pre_BxF = pre_BxF + self.param("b_in", initializer(cfg, "b_in", "bias", n_in), (cfg.width,))[None]
         else:
