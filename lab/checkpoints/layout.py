@@ -4,6 +4,8 @@
     RUN/grid.csv                   one row per model: its group and swept values
     RUN/group_000/metrics.csv      one row per model and logged step
     RUN/group_000/checkpoints/     Orbax step folders of the stacked state
+    RUN/group_000/resume/          the rolling resume checkpoint (while the group trains)
+    RUN/group_000/retired.json     models retired early (train.retire_after), with their freeze steps
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from lab.errors import LabError
 
 RUN_FILE = "run.json"
 RESUME_DIR = "resume"  # a group's rolling resume checkpoint, beside its analysis checkpoints
+RETIRED_FILE = "retired.json"  # a group's models retired early: {group-local index: the step it froze at}
 OPERATIONAL = (("train", "resume_every"),)  # spec fields that say how a run is kept, not what it computes
 GRID_FILE = "grid.csv"
 METRICS_FILE = "metrics.csv"

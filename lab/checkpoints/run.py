@@ -76,6 +76,18 @@ class Run:
                 out[g.index] = moved
         return out
 
+    @cached_property
+    def retired(self) -> dict[int, int]:
+        """The models retired early by `train.retire_after` (their outcome decided): {model: the step it froze at}.
+
+        A retired model's metrics rows end at that step, and every later checkpoint holds its frozen state."""
+        out = {}
+        for g in self.groups:
+            path = layout.group_dir(self.path, g.index) / layout.RETIRED_FILE
+            if path.is_file():
+                out.update({g.models[int(k)]: int(v) for k, v in json.loads(path.read_text()).items()})
+        return dict(sorted(out.items()))
+
     def group_of(self, model: int) -> int:
         """The group index of a model."""
         for g in self.groups:

@@ -22,6 +22,7 @@ PRECISIONS = ("float32", "tf32", "bf16")  # matmul precision: full, TensorFloat-
 LOSSES = ("cross_entropy", "cross_entropy_class_mean", "mse", "stablemax")
 LOSS_PRECISIONS = ("float32", "float64", "exact")  # how -log p(y) is computed: see lab.train.losses
 GRAD_FILTERS = ("none", "grokfast_ema", "grokfast_ma")
+RETIRE_RULES = ("generalized", "decided")  # see lab.launch.retire
 SAMPLINGS = ("uniform", "epochs")  # minibatches: i.i.d. rows, or each epoch a fresh permutation (torch's DataLoader)
 SEQUENCES = ("a_b_eq", "a_op_b_eq", "eos_a_op_b_eq_c")  # a transformer's tokens per example; see TaskConfig.sequence
 BLOCKS = ("pre_ln", "ln_residual", "post_ln")  # where a transformer block's LayerNorms sit; see ModelConfig.block

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lab.config.choices import (
-    DECAYS, DTYPES, GRAD_FILTERS, LOSSES, LOSS_PRECISIONS, OPTIMIZERS, PRECISIONS, SAMPLINGS, _check,
+    DECAYS, DTYPES, GRAD_FILTERS, LOSSES, LOSS_PRECISIONS, OPTIMIZERS, PRECISIONS, RETIRE_RULES, SAMPLINGS, _check,
     _choice,
 )
 
@@ -43,6 +43,9 @@ class TrainConfig:
     log_every: int = 100
     checkpoints: int = 20  # log-spaced checkpoint steps (plus step 0 and the last step)
     resume_every: float = 300.0  # seconds between rolling resume checkpoints (0: none); not part of a run's identity
+    retire_after: int = 0  # retire a model after this many logs in a row with its outcome decided (0: never)
+    retire_rule: str = "generalized"  # test accuracy 1 and test loss <= retire_loss; "decided": or train loss stalled
+    retire_loss: float = 1e-3
 
     def validate(self) -> None:
         """Raise SpecError for values no optimizer or schedule accepts."""
@@ -83,4 +86,7 @@ class TrainConfig:
             f"train.steps = {self.steps} must be a multiple of train.log_every = {self.log_every}",
         )
         _check(self.checkpoints >= 0, f"train.checkpoints must be >= 0 (got {self.checkpoints})")
+        _choice("train.retire_rule", self.retire_rule, RETIRE_RULES)
+        _check(self.retire_after >= 0, f"train.retire_after must be >= 0 logs, 0 for never (got {self.retire_after})")
+        _check(self.retire_loss > 0, f"train.retire_loss must be positive (got {self.retire_loss})")
         _check(self.resume_every >= 0, f"train.resume_every must be >= 0 seconds, 0 for none (got {self.resume_every})")

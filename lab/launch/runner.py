@@ -11,6 +11,7 @@ import contextlib
 import shutil
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
@@ -23,6 +24,7 @@ from lab.checkpoints.orbax_io import CheckpointStore
 from lab.config import Spec, TrainConfig
 from lab.errors import LabError
 from lab.launch.preemption import Preempted, Preemption
+from lab.launch.retire import Retirement, read_retired, write_retired
 from lab.sweeps.grid import Group, expand, regroup, split_groups
 from lab.sweeps.spec import spec_from_dict
 from lab.train import METRICS, build_programs, memory, precision_scope, run_chunks, sharding
@@ -100,6 +102,12 @@ def train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, whe
         _train_group(group, run_dir, bar, diverged, when)
 
 
+def _place(host: Any, rows: list[int], mesh) -> Any:
+    """The given models' rows of host arrays [M, ...], padded to the mesh and put on it."""
+    return sharding.to_mesh(sharding.pad_models(jax.tree.map(lambda x: np.asarray(x)[rows], host),
+                                                sharding.padded_size(len(rows), mesh)), mesh)
+
+
 def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, when: Preemption) -> None:
     spec, cfg, n = group.spec, group.spec.train, group.size
     groups = spec.task.test_groups
@@ -110,51 +118,119 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, wh
     n_padded = sharding.padded_size(n, mesh)
     model_batch = memory.auto_model_batch(spec, group.n_train_max(), n_padded // mesh.size)
     programs = build_programs(spec, group.n_train_max(), group.shares_data, model_batch, mesh)
-    hp_M = sharding.to_mesh(sharding.pad_models(group.hparams(), n_padded), mesh)
+    hp_host = group.hparams()
+    hp_M = sharding.to_mesh(sharding.pad_models(hp_host, n_padded), mesh)
     bar.set_description(f"group {group.index + 1}: {n} models")
     if group.shares_data:  # one dataset, replicated on every device
-        data_M = sharding.replicate(jax.device_get(programs.data(jax.tree.map(lambda x: x[0], group.hparams()))), mesh)
+        data_M = sharding.replicate(jax.device_get(programs.data(jax.tree.map(lambda x: x[0], hp_host))), mesh)
     else:
         data_M = programs.data(hp_M)
     state_M = programs.init(hp_M)
-    fetch = partial(sharding.to_host, n_models=n)
     start, host = _restore_newest([store, resume], jax.eval_shape(lambda s: jax.tree.map(lambda x: x[:n], s), state_M),
                                   bar)
+    retired = read_retired(gdir) if host is not None else {}
+    retired = {m: s for m, s in retired.items() if s <= start}  # a freeze recorded past the checkpoint did not happen
+    old = None
     if host is not None:
         state_M = sharding.to_mesh(sharding.pad_models(host, hp_M.seed.shape[0]), mesh)
         old = layout.read_metrics(gdir)  # may hold rows past the checkpoint if a run stopped mid-save
         if old is not None:
-            layout.write_metrics(gdir, old[old.step <= start], append=False)
+            old = old[old.step <= start]
+            layout.write_metrics(gdir, old, append=False)
     else:
         start = 0
+        fetch = partial(sharding.to_host, n_models=n)
         metrics = fetch(programs.evaluate(state_M.params, data_M)) | {"nonfinite": np.zeros(n, bool)}
         layout.write_metrics(gdir, _metrics_rows(0, group.models, metrics, groups), append=False)
-        store.save(0, fetch(state_M))
-    bar.update(start * n)
-    pending = []
-    chunks = run_chunks(programs, state_M, data_M, hp_M, start, cfg.steps, cfg.log_every, saves, fetch=fetch,
-                        want_state=when.want_state)
-    for step, metrics, state in chunks:
-        pending.append(_metrics_rows(step, group.models, metrics, groups))
-        diverged.update(step, cfg.steps, group.models, metrics["nonfinite"])
-        bar.update(cfg.log_every * n)
-        if state is None:
-            continue
-        layout.write_metrics(gdir, pd.concat(pending), append=True)  # metrics first: see resume
-        pending = []
-        if step in saves:
-            store.save(step, fetch(state))
-        elif step < cfg.steps:  # a resume point between analysis checkpoints: the older one goes once it is saved
-            resume.save(step, fetch(state))
-            resume.keep_only(step)
-        when.saved()
-        if when.stopping and step < cfg.steps:
-            raise Preempted(f"stopped on SIGTERM: group {group.index + 1} saved at step {step} of {cfg.steps}; run "
-                            "the same command to resume")
+        host = fetch(state_M)
+        store.save(0, host)
+    rule = Retirement(cfg, n) if cfg.retire_after else None
+    on_device = list(range(n))  # group-local indices of the models the devices hold, in order
+    live = [i for i in on_device if i not in retired]  # those still training (the others are frozen in host)
+    bar.update(start * n + sum(cfg.steps - s for s in retired.values()))
+    step, pending = start, []
+    deciding = rule.replay(old, group.models, retired) if rule is not None and old is not None else {}
+    while step < cfg.steps:
+        rows = _compacted(live, n, model_batch) if mesh.size == 1 else on_device
+        if 2 * len(rows) <= len(on_device):  # compact: at most log2(n) recompiles
+            on_device = rows
+            state_M, hp_M = _place(host, on_device, mesh), _place(hp_host, on_device, mesh)
+            data_M = data_M if group.shares_data else programs.data(hp_M)
+            bar.set_description(f"group {group.index + 1}: {len(live)} of {n} models training")
+        fetch = partial(sharding.to_host, n_models=len(on_device))
+        index = {m: k for k, m in reversed(list(enumerate(on_device)))}  # a model's first row (the others pad)
+        chunks = run_chunks(programs, state_M, data_M, hp_M, step, cfg.steps, cfg.log_every, saves, fetch=fetch,
+                            want_state=lambda s: bool(deciding) | when.want_state(s))
+        for step, metrics, state in chunks:
+            rows = np.asarray([index[m] for m in live])
+            mine = {k: np.asarray(v)[rows] for k, v in metrics.items()}
+            models = tuple(group.models[m] for m in live)
+            pending.append(_metrics_rows(step, models, mine, groups))
+            diverged.update(step, cfg.steps, models, mine["nonfinite"])
+            bar.update(cfg.log_every * len(live))
+            if rule is not None:
+                for m in rule.update(np.asarray(live), mine):
+                    deciding.setdefault(m, step)
+            if state is None:
+                continue
+            now = fetch(state)
+            if rule is None:
+                host = now
+            else:  # the live models' rows; frozen ones keep theirs
+                at = np.asarray([index[m] for m in live])
+                host = jax.tree.map(lambda full, rows: _set_rows(full, live, np.asarray(rows)[at]), host, now)
+            freezing = [m for m, at in deciding.items() if at < step]  # one chunk after the decision, always
+            if freezing:  # they freeze here, with this state
+                retired.update({m: step for m in freezing})
+                live = [m for m in live if m not in freezing]
+                bar.update(len(freezing) * (cfg.steps - step))
+                deciding = {m: at for m, at in deciding.items() if m not in freezing}
+                write_retired(gdir, retired)
+            layout.write_metrics(gdir, pd.concat(pending), append=True)  # metrics first: see resume
+            pending = []
+            if step in saves:
+                store.save(step, host)
+            elif step < cfg.steps:  # a resume point between analysis checkpoints: the older one goes once it is saved
+                resume.save(step, host)
+                resume.keep_only(step)
+            when.saved()
+            if when.stopping and step < cfg.steps:
+                raise Preempted(f"stopped on SIGTERM: group {group.index + 1} saved at step {step} of {cfg.steps}; "
+                                "run the same command to resume")
+            if not live:  # every model decided: the last checkpoint holds them all
+                if step != cfg.steps:
+                    store.save(cfg.steps, host)  # the final checkpoint, so the run reads as finished
+                step = cfg.steps
+                break
+            if mesh.size == 1 and 2 * len(_compacted(live, n, model_batch)) <= len(on_device):
+                break  # compact, then go on from this step
     store.close()
     resume.close()
     if layout.is_primary():
         shutil.rmtree(gdir / layout.RESUME_DIR, ignore_errors=True)  # the group is done: nothing to resume
+
+
+def _compacted(live: list[int], n: int, batch: int) -> list[int]:
+    """The device rows that keep every live model in a batch of the size it trained in from the start.
+
+    A group of n models trains in vmapped batches of `batch` and one smaller remainder batch (see
+    `chunk_of_steps`); a model's numbers depend on its batch's size only, so the live models of the full
+    batches fill full batches again (the last padded with copies) and those of the remainder fill a
+    remainder of the same size. With one batch for the whole group nothing can be dropped: all n rows.
+    """
+    if not 0 < batch < n:
+        return list(range(n))
+    cut = n // batch * batch
+    full, rest = [m for m in live if m < cut], [m for m in live if m >= cut]
+    rows = full + full[-1:] * (-len(full) % batch)
+    return rows + (rest + rest[-1:] * (n - cut - len(rest)) if rest else [])
+
+
+def _set_rows(full: np.ndarray, rows: list[int], values: np.ndarray) -> np.ndarray:
+    """full with its given rows replaced by values (a copy)."""
+    out = np.array(full)
+    out[rows] = values
+    return out
 
 
 def plan_groups(spec: Spec, stored: dict | None, say=print) -> list[Group]:

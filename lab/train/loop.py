@@ -40,8 +40,8 @@ def chunk_of_steps(spec: Spec, state_M: TrainState, data_M, hp_M: HParams, share
 
     Written for one model (a lax.scan over steps, then an evaluation), vmapped over the model
     axis. With model_batch, models go through in vmapped batches of that size one after another
-    (lax.map): each batch's working set stays in cache for the whole chunk, which is faster on a
-    CPU. With shared_data, data_M is one dataset used by every model (not stacked).
+    (lax.map, the remainder as one smaller batch): each batch's working set stays in cache for the whole
+    chunk, which is faster on a CPU; a model's numbers depend only on the size of the batch it is in. With shared_data, data_M is one dataset used by every model (not stacked).
     """
 
     def one_model(state, data, hp):
@@ -58,11 +58,10 @@ def chunk_of_steps(spec: Spec, state_M: TrainState, data_M, hp_M: HParams, share
         return one_model(state, data_M if shared_data else data, hp)
 
     xs = (state_M, None if shared_data else data_M, hp_M)
-    n_models = hp_M.seed.shape[0]
     with jax.default_matmul_precision(JAX_PRECISION[spec.train.matmul_precision]):
-        if not model_batch or model_batch >= n_models:
+        if not model_batch:
             return jax.vmap(per_model)(xs)
-        return jax.lax.map(per_model, xs, batch_size=model_batch)
+        return jax.lax.map(per_model, xs, batch_size=model_batch)  # fewer models than a batch: one vmap of them
 
 
 @lru_cache(maxsize=16)
