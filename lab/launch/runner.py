@@ -162,8 +162,8 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, wh
         chunks = run_chunks(programs, state_M, data_M, hp_M, step, cfg.steps, cfg.log_every, saves, fetch=fetch,
                             want_state=lambda s: bool(deciding) | when.want_state(s))
         for step, metrics, state in chunks:
-            rows = np.asarray([index[m] for m in live])
-            mine = {k: np.asarray(v)[rows] for k, v in metrics.items()}
+            at = np.asarray([index[m] for m in live])  # the live models' device rows
+            mine = {k: np.asarray(v)[at] for k, v in metrics.items()}
             models = tuple(group.models[m] for m in live)
             pending.append(_metrics_rows(step, models, mine, groups))
             diverged.update(step, cfg.steps, models, mine["nonfinite"])
@@ -177,7 +177,6 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, wh
             if rule is None:
                 host = now
             else:  # the live models' rows; frozen ones keep theirs
-                at = np.asarray([index[m] for m in live])
                 host = jax.tree.map(lambda full, rows: _set_rows(full, live, np.asarray(rows)[at]), host, now)
             freezing = [m for m, at in deciding.items() if at < step]  # one chunk after the decision, always
             if freezing:  # they freeze here, with this state
