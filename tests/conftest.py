@@ -40,3 +40,33 @@ def train_one(spec: Spec, n_train_max: int | None = None) -> dict:
     hp = jax.tree.map(jax.numpy.asarray, train.hparams_of(spec, [{}]))
     state, _ = programs.chunk(programs.init(hp), programs.data(hp), hp)
     return jax.tree.map(lambda w: np.asarray(w[0]), state.params)
+
+
+def stop_after(monkeypatch, chunks: int, action=None) -> None:
+    """Make `lab sweep`'s chunk loop call action() (default: raise KeyboardInterrupt, a kill) once `chunks` chunks
+    of steps have been handled; monkeypatch.undo() restores it."""
+    from lab.launch import runner
+
+    real = runner.run_chunks
+
+    def stopping(*args, **kwargs):
+        for i, item in enumerate(real(*args, **kwargs)):
+            if i == chunks:
+                if action is None:
+                    raise KeyboardInterrupt
+                action()
+            yield item
+
+    monkeypatch.setattr(runner, "run_chunks", stopping)
+
+
+LRS = (1e-2, 3e-2)
+
+
+@pytest.fixture(scope="session")
+def lr_run(tmp_path_factory):
+    """A tiny sweep over two learning rates x 2 seeds, launched with `lab.sweep` (40 steps)."""
+    import lab
+
+    out = tmp_path_factory.mktemp("lr_run") / "run"
+    return lab.sweep(tiny_spec(seeds=2), out=out, set={"sweep.train.lr": list(LRS), "train.steps": 40}, progress=False)

@@ -8,26 +8,24 @@ import pytest
 import lab
 from lab.errors import LabError
 
-from conftest import tiny_spec
-
-LRS = [1e-2, 3e-2]
+from conftest import LRS, tiny_spec
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("entry") / "run"
-    return lab.sweep(tiny_spec(seeds=2), out=out, set={"sweep.train.lr": LRS, "train.steps": 40}, progress=False)
+@pytest.fixture
+def run(lr_run):
+    """The shared tiny two-learning-rate sweep (conftest)."""
+    return lr_run
 
 
 def test_lab_sweep_trains_the_overridden_grid_and_returns_its_run(run):
     assert isinstance(run, lab.Run)
-    assert sorted(run.grid["train.lr"].unique()) == LRS and len(run.grid) == 4
+    assert sorted(run.grid["train.lr"].unique()) == list(LRS) and len(run.grid) == 4
     assert run.steps[-1] == 40 and set(run.metrics.step) >= {0, 40}
 
 
 def test_lab_sweep_resumes_and_refuses_another_spec_untouched(run):
     before = run.metrics.copy()
-    again = lab.sweep(tiny_spec(seeds=2), out=run.path, set={"sweep.train.lr": LRS, "train.steps": 40},
+    again = lab.sweep(tiny_spec(seeds=2), out=run.path, set={"sweep.train.lr": list(LRS), "train.steps": 40},
                       progress=False)
     assert again.metrics.equals(before)
     files = {p: p.stat().st_mtime_ns for p in run.path.rglob("*") if p.is_file()}

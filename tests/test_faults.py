@@ -19,9 +19,10 @@ import pytest
 import lab
 from lab.checkpoints.orbax_io import CheckpointStore
 from lab.cli import main
-from lab.launch import runner
 from lab.launch.runner import run_sweep
 from lab.sweeps import load_spec
+
+from conftest import stop_after
 
 ROOT = Path(__file__).parent.parent
 COLUMNS = ["step", "model", "train_loss", "train_acc", "test_loss", "test_acc", "weight_norm"]
@@ -86,15 +87,7 @@ def test_a_full_disk_during_a_save_is_one_line_and_loses_nothing(spec_file, full
 
 
 def test_a_run_directory_copied_to_another_place_resumes_there(spec_file, full, tmp_path, monkeypatch):
-    real = runner.run_chunks
-
-    def interrupted(*args, **kwargs):
-        for i, item in enumerate(real(*args, **kwargs)):
-            if i == 170:
-                raise KeyboardInterrupt
-            yield item
-
-    monkeypatch.setattr(runner, "run_chunks", interrupted)
+    stop_after(monkeypatch, 170)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(load_spec(spec_file), tmp_path / "here", progress=False)
     monkeypatch.undo()
@@ -148,15 +141,7 @@ def test_a_corrupted_middle_checkpoint_does_not_stop_the_resume_and_is_named_whe
                                                                                       monkeypatch):
     from lab.errors import LabError
 
-    real = runner.run_chunks
-
-    def interrupted(*args, **kwargs):
-        for i, item in enumerate(real(*args, **kwargs)):
-            if i == 300:
-                raise KeyboardInterrupt
-            yield item
-
-    monkeypatch.setattr(runner, "run_chunks", interrupted)
+    stop_after(monkeypatch, 300)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(load_spec(spec_file), tmp_path / "run", progress=False)
     monkeypatch.undo()

@@ -11,15 +11,10 @@ from lab import models
 from lab.checkpoints.orbax_io import CheckpointStore
 from lab.errors import LabError
 
-from conftest import tiny_spec
-
-LRS = [1e-2, 3e-2]
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("handle") / "run"
-    return lab.sweep(tiny_spec(seeds=2), out=out, set={"sweep.train.lr": LRS, "train.steps": 40}, progress=False)
+@pytest.fixture
+def run(lr_run):
+    """The shared tiny two-learning-rate sweep (conftest)."""
+    return lr_run
 
 
 def test_a_model_handle_holds_its_own_spec_row_params_and_data(run):

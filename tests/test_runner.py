@@ -15,10 +15,9 @@ from lab.checkpoints import layout
 from lab.checkpoints.orbax_io import CheckpointStore
 from lab.cli import main
 from lab.errors import Preempted
-from lab.launch import runner
 from lab.launch.runner import checkpoint_steps, run_sweep
 
-from conftest import tiny_spec
+from conftest import stop_after, tiny_spec
 
 COLUMNS = ["step", "model", "train_loss", "train_acc", "test_loss", "test_acc", "weight_norm"]
 
@@ -27,19 +26,6 @@ def _spec(resume_every: float):
     # 60 steps in chunks of 10, analysis checkpoints at 0, 10, 20 and 60: a kill at 45 would lose 25 steps
     return tiny_spec(steps=60, seeds=2, batch_size=16, resume_every=resume_every,
                      axes=[("train.weight_decay", (0.0, 1.0))])
-
-
-def _stop_after(monkeypatch, chunks: int, action) -> None:
-    """Make the runner's chunk loop call action() when `chunks` chunks have been yielded."""
-    real = runner.run_chunks
-
-    def stopping(*args, **kwargs):
-        for i, item in enumerate(real(*args, **kwargs)):
-            if i == chunks:
-                action()
-            yield item
-
-    monkeypatch.setattr(runner, "run_chunks", stopping)
 
 
 def _resume_steps(run_dir) -> list[int]:
@@ -63,10 +49,7 @@ def test_a_kill_loses_at_most_the_interval_and_the_resume_is_bit_identical(full,
     assert checkpoint_steps(_spec(0.0).train) == [0, 10, 20, 60]
     run_dir = tmp_path / "run"
 
-    def kill():
-        raise KeyboardInterrupt  # after the chunk ending at step 40 was handled
-
-    _stop_after(monkeypatch, 4, kill)
+    stop_after(monkeypatch, 4)  # a kill once the chunk ending at step 40 was handled
     with pytest.raises(KeyboardInterrupt):
         run_sweep(_spec(1e-9), run_dir, progress=False)  # an interval shorter than a chunk: a resume point each
     assert lab.open(run_dir).steps == [0, 10, 20]
@@ -79,7 +62,7 @@ def test_a_kill_loses_at_most_the_interval_and_the_resume_is_bit_identical(full,
 
 def test_the_resume_interval_is_not_part_of_the_runs_identity(full, tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
-    _stop_after(monkeypatch, 3, lambda: (_ for _ in ()).throw(KeyboardInterrupt))
+    stop_after(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(_spec(1e-9), run_dir, progress=False)
     monkeypatch.undo()
@@ -89,7 +72,7 @@ def test_the_resume_interval_is_not_part_of_the_runs_identity(full, tmp_path, mo
 
 def test_sigterm_saves_at_the_end_of_the_chunk_stops_and_resumes_bit_identical(full, tmp_path, monkeypatch, capsys):
     run_dir = tmp_path / "run"
-    _stop_after(monkeypatch, 2, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    stop_after(monkeypatch, 2, lambda: os.kill(os.getpid(), signal.SIGTERM))
     previous = signal.getsignal(signal.SIGTERM)
     # the signal comes while step 30's chunk is handled, after the next chunk (to 40) was started: it saves there
     with pytest.raises(Preempted, match="stopped on SIGTERM: group 1 saved at step 40 of 60; run the same command"):
@@ -104,7 +87,7 @@ def test_the_cli_says_it_was_preempted_in_one_line_and_exits_143(tmp_path, monke
     spec_file = tmp_path / "tiny.toml"
     spec_file.write_text('[task]\np = 11\ntrain_frac = 0.5\n[model]\nkind = "mlp"\nd_embed = 8\nwidth = 16\n'
                          '[train]\nsteps = 60\nlog_every = 10\ncheckpoints = 3\nlr = 1e-2\nresume_every = 0\n')
-    _stop_after(monkeypatch, 1, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    stop_after(monkeypatch, 1, lambda: os.kill(os.getpid(), signal.SIGTERM))
     assert main(["sweep", str(spec_file), "--out", str(tmp_path / "run"), "--quiet"]) == 143
     err = capsys.readouterr().err.strip().splitlines()
     # the signal came while step 20's chunk was handled, an analysis checkpoint: saved there, stopped there

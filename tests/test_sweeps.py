@@ -18,6 +18,8 @@ from lab.launch import runner
 from lab.launch.runner import checkpoint_steps, run_sweep
 from lab.analysis.summary import setting_columns
 
+from conftest import stop_after
+
 SWEEPS = sorted((Path(__file__).parent.parent / "sweeps").glob("*.toml"))
 
 
@@ -139,14 +141,7 @@ def test_run_directory_api_and_refusals(spec_factory, tmp_path):
 def _interrupted_run(spec, run_dir: Path, monkeypatch, after_chunks: int = 4) -> None:
     """Run a sweep that is interrupted (KeyboardInterrupt) after after_chunks chunks of steps."""
     real = runner.run_chunks
-
-    def interrupted(*args, **kwargs):
-        for i, item in enumerate(real(*args, **kwargs)):
-            if i == after_chunks:
-                raise KeyboardInterrupt
-            yield item
-
-    monkeypatch.setattr(runner, "run_chunks", interrupted)
+    stop_after(monkeypatch, after_chunks)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(spec, run_dir, progress=False)
     monkeypatch.setattr(runner, "run_chunks", real)
