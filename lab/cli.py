@@ -94,10 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    import matplotlib
-
-    matplotlib.use("Agg")  # the command only writes files; the library leaves the backend to the user
+    args = build_parser().parse_args(argv)  # figures are only saved: any backend does, so none is chosen here
     try:
         return args.run(args)
     except LabError as e:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import matplotlib.image
 import numpy as np
@@ -171,14 +172,17 @@ def test_a_three_axis_parity_sweep_gets_a_phase_diagram_per_train_size_and_the_p
     assert "lab/page: no learning" in lines[0] and "the same in 0 of 0 settings" in text  # no setting in common
 
 
-def test_importing_the_plotting_modules_leaves_the_backend_alone():
+def test_importing_the_plotting_modules_and_running_the_cli_leave_the_backend_alone(tmp_path):
     import subprocess
     import sys
 
     code = ("import matplotlib; matplotlib.use('svg'); import lab.report, lab.plots, lab.report.reference_report; "
-            "print(matplotlib.get_backend())")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "svg"
+            "from lab.cli import main; "
+            f"main(['sweep', 'sweeps/quickstart.toml', '--out', {str(tmp_path / 'run')!r}, '--quiet', "
+            "'--set', 'train.steps=50']); print(matplotlib.get_backend())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent.parent).stdout
+    assert out.strip().splitlines()[-1] == "svg" and (tmp_path / "run" / "curves.png").is_file()
 
 
 def test_a_run_is_held_against_a_papers_numbers_with_both_values_on_each_line(tmp_path, capsys):

@@ -71,7 +71,7 @@ def _dla_chunk(params, x, y_B, w_FxC, model_cfg: ModelConfig, task_cfg: TaskConf
 _dla_chunk_jit = jax.jit(_dla_chunk, static_argnums=(4, 5))
 
 
-def _direct_logit_attribution(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
+def direct_logit_attribution(model: Any, spec: Spec | None = None, *, x: Any = None, y: Any = None,
                              chunk: int = 4096) -> np.ndarray:
     """Each neuron's mean direct contribution to the correct-class logit minus the mean logit.
 
@@ -85,15 +85,16 @@ def _direct_logit_attribution(params: dict[str, Any], model_cfg: ModelConfig, ta
     bias) add up to the centred logit of every example.
 
     Args:
-        params: one model's parameters.
-        model_cfg: the model config.
-        task_cfg: the task config.
-        x: inputs [N, ...] as the model reads them; y: labels [N].
+        model: `run.model(i, step)`, or one model's params with their `spec`.
+        x, y: inputs [N, ...] as the model reads them and labels [N] (default: every labelled pair of a table
+            task, or 4096 parity rows).
         chunk: rows per forward pass (the per-example [rows, F] table lives on the host).
 
     Returns:
         dla_F float64 numpy [F]: positive when a neuron pushes towards the right answer on average.
     """
+    params, spec, x, y = _inputs(model, spec, x, y)
+    model_cfg, task_cfg = spec.model, spec.task
     y_N = labels_of(x, y)
     params = jax.device_put(params)
     w_FxC = jnp.asarray(_readout_FxC(params, model_cfg, task_cfg))
@@ -102,12 +103,18 @@ def _direct_logit_attribution(params: dict[str, Any], model_cfg: ModelConfig, ta
     return dla_NxF.mean(axis=0, dtype=np.float64)
 
 
-def _base_spec(params, model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, mode: str, mean_acts: Any,
-               chunk: int, layer: int | None) -> tuple[dict, Any]:
+def _base_hooks(params, spec: Spec, x: Any, mode: str, mean_acts: Any, chunk: int,
+               layer: int | None) -> tuple[dict, Any]:
     """`ablation_spec` with nothing ablated, and the mean activations it used (means over x unless given)."""
     if mode == "mean" and mean_acts is None:
-        mean_acts = mean_activations(params, Spec(task=task_cfg, model=model_cfg), x=x, chunk=chunk, layer=layer)
-    return ablation_spec(model_cfg, None, None, mode, mean_acts, layer), mean_acts
+        mean_acts = mean_activations(params, spec, x=x, chunk=chunk, layer=layer)
+    return ablation_spec(spec.model, None, None, mode, mean_acts, layer), mean_acts
+
+
+def _inputs(model: Any, spec: Spec | None, x: Any, y: Any):
+    """(params, spec, x, y) of a model handle or params with their spec; x, y default to `default_dataset`."""
+    params, spec = params_and_spec(model, spec)
+    return (params, spec, *dataset_or_default(spec, x, y))
 
 
 def _check_ranking(ranking: Any, n_f: int) -> np.ndarray:
@@ -127,12 +134,12 @@ def _keep_top_masks(order_F: np.ndarray, ks: Any) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Public measures
+# The measures: each takes `run.model(i, step)` or params with their spec, options by keyword
 
 
-def _patching_effects(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
-                     mode: str = "mean", chunk: int = 4096, batch: int | None = None, mean_acts: Any = None,
-                     loss: str = "cross_entropy", layer: int | None = None) -> np.ndarray:
+def patching_effects(model: Any, spec: Spec | None = None, *, x: Any = None, y: Any = None, mode: str = "mean",
+                     chunk: int = 4096, batch: int | None = None, mean_acts: Any = None, loss: str | None = None,
+                     layer: int | None = None) -> np.ndarray:
     """Activation patching one neuron at a time: the mean loss increase when it alone is replaced.
 
     With the default cross-entropy loss this is the drop in the mean correct-class log-probability;
@@ -141,31 +148,32 @@ def _patching_effects(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: 
     masks per call, so F = 512 neurons over a few thousand inputs take seconds on a CPU.
 
     Args:
-        params: one model's parameters.
-        model_cfg: the model config.
-        task_cfg: the task config.
-        x: inputs [N, ...]; y: labels [N].
+        model: `run.model(i, step)`, or one model's params with their `spec`.
+        x, y: inputs [N, ...] as the model reads them and labels [N] (default: every labelled pair of a table
+            task, or 4096 parity rows).
         mode: "mean" (the neuron's mean over x, or mean_acts) or "zero".
         chunk: rows per forward pass.
         batch: masks per vmapped call; None picks one that keeps [batch, rows, F + C] under ~128 MiB.
         mean_acts: `mean_activations`' dict for mean mode (an MLP may take an [F] array of neuron means).
-        loss: the loss kind (see `lab.train.losses.per_example_loss`).
+        loss: the loss kind (default: the spec's train.loss; see `lab.train.losses.per_example_loss`).
         layer: the MLP hidden layer (None: the last, the only one for transformers).
 
     Returns:
         effects_F float64 numpy [F]: ablated mean loss minus the plain model's mean loss.
     """
+    params, spec, x, y = _inputs(model, spec, x, y)
+    model_cfg, task_cfg, loss = spec.model, spec.task, loss or spec.train.loss
     y_N = labels_of(x, y)
     n_f = n_neurons_of(model_cfg)
-    spec, _ = _base_spec(params, model_cfg, task_cfg, x, mode, mean_acts, chunk, layer)
+    hooks, _ = _base_hooks(params, spec, x, mode, mean_acts, chunk, layer)
     ablated_MxF = np.concatenate([np.zeros((1, n_f), bool), np.eye(n_f, dtype=bool)])  # row 0: the plain model
-    loss_M, _ = scores_under_masks(params, model_cfg, task_cfg, x, y_N, ablated_MxF, spec, loss, chunk, batch)
+    loss_M, _ = scores_under_masks(params, model_cfg, task_cfg, x, y_N, ablated_MxF, hooks, loss, chunk, batch)
     return loss_M[1:] - loss_M[0]
 
 
-def _smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
+def smallest_sufficient_set(model: Any, spec: Spec | None = None, *, x: Any = None, y: Any = None,
                             ranking: Any = None, keep: float = 0.9, mode: str = "mean", chunk: int = 4096,
-                            batch: int | None = None, mean_acts: Any = None, loss: str = "cross_entropy",
+                            batch: int | None = None, mean_acts: Any = None, loss: str | None = None,
                             layer: int | None = None) -> dict[str, Any]:
     """The fewest top-ranked neurons that, with every other neuron ablated, keep `keep` of the accuracy.
 
@@ -177,8 +185,7 @@ def _smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, tas
     may exist outside the searched points.
 
     Args:
-        params, model_cfg, task_cfg, mode, chunk, batch, mean_acts, loss, layer: as in `patching_effects`.
-        x: inputs [N, ...]; y: labels [N].
+        model, spec, x, y, mode, chunk, batch, mean_acts, loss, layer: as in `patching_effects`.
         ranking: every neuron index once, most important first (e.g. np.argsort(-scores)); None ranks by
             `patching_effects` (same mode, descending).
         keep: the fraction of the plain model's accuracy to keep, in (0, 1].
@@ -191,11 +198,14 @@ def _smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, tas
     """
     if not 0 < keep <= 1:
         raise LabError(f"keep must be in (0, 1] (got {keep})")
+    params, spec, x, y = _inputs(model, spec, x, y)
+    model_cfg, task_cfg, loss = spec.model, spec.task, loss or spec.train.loss
     y_N = labels_of(x, y)
     n_f = n_neurons_of(model_cfg)
-    spec, mean_acts = _base_spec(params, model_cfg, task_cfg, x, mode, mean_acts, chunk, layer)
+    hooks, mean_acts = _base_hooks(params, spec, x, mode, mean_acts, chunk, layer)
     if ranking is None:
-        effects_F = _patching_effects(params, model_cfg, task_cfg, x, y_N, mode, chunk, batch, mean_acts, loss, layer)
+        effects_F = patching_effects(params, spec, x=x, y=y_N, mode=mode, chunk=chunk, batch=batch,
+                                     mean_acts=mean_acts, loss=loss, layer=layer)
         ranking = np.argsort(-effects_F, kind="stable")
     order_F = _check_ranking(ranking, n_f)
     evaluated: dict[int, tuple[float, float]] = {}
@@ -204,7 +214,7 @@ def _smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, tas
         ks = [k for k in dict.fromkeys(ks) if k not in evaluated]
         if ks:
             loss_M, acc_M = scores_under_masks(params, model_cfg, task_cfg, x, y_N, _keep_top_masks(order_F, ks),
-                                           spec, loss, chunk, batch)
+                                           hooks, loss, chunk, batch)
             evaluated.update({k: (float(a), float(l)) for k, a, l in zip(ks, acc_M, loss_M)})
 
     geometric = [0] + [2**i for i in range(int(math.log2(n_f)) + 1) if 2**i < n_f] + [n_f]
@@ -226,10 +236,10 @@ def _smallest_sufficient_set(params: dict[str, Any], model_cfg: ModelConfig, tas
             "plain_accuracy": plain_accuracy, "plain_loss": plain_loss, "ranking": order_F, "curve": curve}
 
 
-def _ablation_curve(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
-                   ranking: Any, sizes: Any, n_random: int = 20, mode: str = "mean", key: jax.Array | None = None,
-                   chunk: int = 4096, batch: int | None = None, mean_acts: Any = None,
-                   loss: str = "cross_entropy", layer: int | None = None) -> pd.DataFrame:
+def ablation_curve(model: Any, spec: Spec | None = None, *, ranking: Any, sizes: Any, x: Any = None, y: Any = None,
+                   n_random: int = 20, mode: str = "mean", key: jax.Array | None = None, chunk: int = 4096,
+                   batch: int | None = None, mean_acts: Any = None, loss: str | None = None,
+                   layer: int | None = None) -> pd.DataFrame:
     """Accuracy and loss after ablating the top-k ranked neurons, against k random neurons, for each k.
 
     The top-k ablations of every size and the random draws run as vmapped passes; the random sets are
@@ -237,8 +247,7 @@ def _ablation_curve(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: Ta
     first k of one random permutation).
 
     Args:
-        params, model_cfg, task_cfg, mode, chunk, batch, mean_acts, loss, layer: as in `patching_effects`.
-        x: inputs [N, ...]; y: labels [N].
+        model, spec, x, y, mode, chunk, batch, mean_acts, loss, layer: as in `patching_effects`.
         ranking: every neuron index once, most important first (e.g. `smallest_sufficient_set`'s).
         sizes: the numbers k of neurons to ablate, each in [0, F].
         n_random: random draws per size (0: no random columns are filled, they are nan).
@@ -248,19 +257,21 @@ def _ablation_curve(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: Ta
         One row per size: k, accuracy, loss (top-k ablated), and over the random draws
         random_accuracy_mean / _p05 / _p95 and random_loss_mean / _p05 / _p95 (5th, 95th percentiles).
     """
+    params, spec, x, y = _inputs(model, spec, x, y)
+    model_cfg, task_cfg, loss = spec.model, spec.task, loss or spec.train.loss
     y_N = labels_of(x, y)
     n_f = n_neurons_of(model_cfg)
     order_F = _check_ranking(ranking, n_f)
     sizes_S = np.asarray(sizes, np.int64).ravel()
     if sizes_S.size == 0 or sizes_S.min() < 0 or sizes_S.max() > n_f:
         raise LabError(f"sizes must be numbers of neurons in [0, {n_f}] (got {np.asarray(sizes).tolist()})")
-    spec, mean_acts = _base_spec(params, model_cfg, task_cfg, x, mode, mean_acts, chunk, layer)
+    hooks, mean_acts = _base_hooks(params, spec, x, mode, mean_acts, chunk, layer)
     ablated_SxF = ~_keep_top_masks(order_F, sizes_S)  # ablating the top k = keeping all but them
-    loss_S, acc_S = scores_under_masks(params, model_cfg, task_cfg, x, y_N, ablated_SxF, spec, loss, chunk, batch)
+    loss_S, acc_S = scores_under_masks(params, model_cfg, task_cfg, x, y_N, ablated_SxF, hooks, loss, chunk, batch)
     key = jax.random.key(0) if key is None else key
     perms_DxF = random_permutations(key, max(n_random, 0), n_f)  # random_ablation_baseline's draws
     random_SDxF = np.concatenate([first_k_masks(perms_DxF, k) for k in sizes_S.tolist()])
-    r_loss, r_acc = (scores_under_masks(params, model_cfg, task_cfg, x, y_N, random_SDxF, spec, loss, chunk, batch)
+    r_loss, r_acc = (scores_under_masks(params, model_cfg, task_cfg, x, y_N, random_SDxF, hooks, loss, chunk, batch)
                      if len(perms_DxF) else (np.full(sizes_S.size, np.nan), np.full(sizes_S.size, np.nan)))
     r_loss_SxD, r_acc_SxD = r_loss.reshape(sizes_S.size, -1), r_acc.reshape(sizes_S.size, -1)
     rows = []
@@ -274,20 +285,22 @@ def _ablation_curve(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: Ta
     return pd.DataFrame(rows)
 
 
-def _smallest_sets_per_layer(params: dict[str, Any], model_cfg: ModelConfig, task_cfg: TaskConfig, x: Any, y: Any,
-                            keep: float = 0.9, mode: str = "mean", chunk: int = 4096, batch: int | None = None,
-                            loss: str = "cross_entropy") -> pd.DataFrame:
+def smallest_sets_per_layer(model: Any, spec: Spec | None = None, *, x: Any = None, y: Any = None, keep: float = 0.9,
+                            mode: str = "mean", chunk: int = 4096, batch: int | None = None,
+                            loss: str | None = None) -> pd.DataFrame:
     """`smallest_sufficient_set` (ranked by patching effect) in every hidden layer of an MLP, one at a time
     (the other layers untouched); a transformer has one ablatable layer, its last block's MLP.
 
     Returns:
         One row per layer: layer, k, fraction (of the layer's neurons), accuracy, plain_accuracy.
     """
+    params, spec, x, y = _inputs(model, spec, x, y)
+    model_cfg = spec.model
     n_layers = model_cfg.depth if model_cfg.kind == "mlp" else 1
     rows = []
     for layer in range(n_layers):
-        found = _smallest_sufficient_set(params, model_cfg, task_cfg, x, y, keep=keep, mode=mode, chunk=chunk,
-                                        batch=batch, loss=loss, layer=layer if model_cfg.kind == "mlp" else None)
+        found = smallest_sufficient_set(params, spec, x=x, y=y, keep=keep, mode=mode, chunk=chunk, batch=batch,
+                                        loss=loss, layer=layer if model_cfg.kind == "mlp" else None)
         rows.append({"layer": layer if model_cfg.kind == "mlp" else model_cfg.n_layers - 1, "k": found["k"],
                      "fraction": found["fraction"], "accuracy": found["accuracy"],
                      "plain_accuracy": found["plain_accuracy"]})
@@ -296,89 +309,3 @@ def _smallest_sets_per_layer(params: dict[str, Any], model_cfg: ModelConfig, tas
 
 __all__ = ["ablation_curve", "direct_logit_attribution", "patching_effects", "smallest_sets_per_layer",
            "smallest_sufficient_set"]
-
-
-# ----------------------------------------------------------------------------------------------------
-# The public forms: a model handle (`run.model(i, step)`) or params with their spec, options by keyword.
-# x and y default to every labelled pair of a table task (4096 rows of a parity task); loss to the spec's.
-
-
-def _inputs(model: Any, spec: Spec | None, x: Any, y: Any):
-    params, spec = params_and_spec(model, spec)
-    return (params, spec, *dataset_or_default(spec, x, y))
-
-
-def direct_logit_attribution(model: Any, spec: Spec | None = None, *, x: Any = None, y: Any = None,
-                             chunk: int = 4096) -> np.ndarray:
-    """Each ablatable neuron's mean direct contribution to the centred correct-class logit, [F] float64.
-
-    Args:
-        model: `run.model(i, step)`, or one model's params with `spec`.
-        x, y: inputs [N, ...] and labels [N] (default: every labelled pair, or 4096 parity rows).
-        chunk: rows per forward pass.
-    """
-    params, spec, x, y = _inputs(model, spec, x, y)
-    return _direct_logit_attribution(params, spec.model, spec.task, x, y, chunk)
-
-
-def patching_effects(model: Any, spec: Spec | None = None, *, x: Any = None, y: Any = None, mode: str = "mean",
-                     chunk: int = 4096, batch: int | None = None, mean_acts: Any = None, loss: str | None = None,
-                     layer: int | None = None) -> np.ndarray:
-    """Activation patching one neuron at a time: the mean loss increase when it alone is replaced, [F] float64.
-
-    Args:
-        model: `run.model(i, step)`, or one model's params with `spec`.
-        x, y: inputs and labels (default: every labelled pair, or 4096 parity rows).
-        mode: "mean" (replace by the mean over x, or mean_acts) or "zero".
-        chunk: rows per forward pass; batch: masks per vmapped call (None: bounded memory).
-        mean_acts: `mean_activations`' dict for mean mode (default: over x).
-        loss: the loss kind (default: the spec's train.loss).
-        layer: the MLP hidden layer (None: the last).
-    """
-    params, spec, x, y = _inputs(model, spec, x, y)
-    return _patching_effects(params, spec.model, spec.task, x, y, mode, chunk, batch, mean_acts,
-                             loss or spec.train.loss, layer)
-
-
-def smallest_sufficient_set(model: Any, spec: Spec | None = None, *, x: Any = None, y: Any = None,
-                            ranking: Any = None, keep: float = 0.9, mode: str = "mean", chunk: int = 4096,
-                            batch: int | None = None, mean_acts: Any = None, loss: str | None = None,
-                            layer: int | None = None) -> dict[str, Any]:
-    """The fewest top-ranked neurons that, with every other one ablated, keep `keep` of the plain accuracy.
-
-    Args:
-        model, spec, x, y, mode, chunk, batch, mean_acts, loss, layer: as in `patching_effects`.
-        ranking: neuron indices, most important first (default: by `patching_effects`).
-        keep: the share of the plain model's accuracy to keep.
-
-    Returns:
-        {"neurons", "k", "fraction", "accuracy", "loss", "plain_accuracy", "plain_loss", "ranking", "curve"}.
-    """
-    params, spec, x, y = _inputs(model, spec, x, y)
-    return _smallest_sufficient_set(params, spec.model, spec.task, x, y, ranking, keep, mode, chunk, batch, mean_acts,
-                                    loss or spec.train.loss, layer)
-
-
-def ablation_curve(model: Any, spec: Spec | None = None, *, ranking: Any, sizes: Any, x: Any = None, y: Any = None,
-                   n_random: int = 20, mode: str = "mean", key: jax.Array | None = None, chunk: int = 4096,
-                   batch: int | None = None, mean_acts: Any = None, loss: str | None = None,
-                   layer: int | None = None) -> pd.DataFrame:
-    """Accuracy and loss after ablating the top-k ranked neurons, against k random neurons, for each k.
-
-    Args:
-        model, spec, x, y, mode, chunk, batch, mean_acts, loss, layer: as in `patching_effects`.
-        ranking: neuron indices, most important first; sizes: the numbers k to ablate, each in [0, F].
-        n_random: random draws per size; key: their PRNG key (default jax.random.key(0)).
-    """
-    params, spec, x, y = _inputs(model, spec, x, y)
-    return _ablation_curve(params, spec.model, spec.task, x, y, ranking, sizes, n_random, mode, key, chunk, batch,
-                           mean_acts, loss or spec.train.loss, layer)
-
-
-def smallest_sets_per_layer(model: Any, spec: Spec | None = None, *, x: Any = None, y: Any = None, keep: float = 0.9,
-                            mode: str = "mean", chunk: int = 4096, batch: int | None = None,
-                            loss: str | None = None) -> pd.DataFrame:
-    """`smallest_sufficient_set` in each hidden layer of an MLP (the last block of a transformer), one row each."""
-    params, spec, x, y = _inputs(model, spec, x, y)
-    return _smallest_sets_per_layer(params, spec.model, spec.task, x, y, keep, mode, chunk, batch,
-                                    loss or spec.train.loss)

@@ -44,11 +44,9 @@ class TrainedModel:
         group: the index of the group it trained in.
     """
 
-    def __init__(self, index: int, step: int, params: dict[str, Any], spec: Spec, row: dict[str, Any],
-                 group: Group, run_path: Any = None):
+    def __init__(self, index: int, step: int, params: dict[str, Any], spec: Spec, row: dict[str, Any], group: Group):
         self.index, self.step, self.params, self.spec, self.row = index, step, params, spec, dict(row)
         self.group, self._group = group.index, group
-        self.run_path = run_path
 
     def __repr__(self) -> str:
         values = ", ".join(f"{k}={v}" for k, v in self.row.items())

@@ -143,8 +143,8 @@ class Run:
         """One trained model at a saved step (default: the last): params, own spec, grid row, dataset, hooks."""
         step = self._step(step)
         g = self.groups[self.group_of(model)]
-        return TrainedModel(model, step, self.params(model, step), self.spec_of(model), g.rows[g.models.index(model)],
-                            g, self.path)
+        return TrainedModel(model, step, self.params(model, step), self.spec_of(model),
+                            g.rows[g.models.index(model)], g)
 
     def _repr_html_(self) -> str:
         swept = [c for c in self.grid.columns if c not in ("model", "group")]
