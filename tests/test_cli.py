@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import jax
+
+import lab
 from lab.cli import main
 
 
@@ -40,3 +43,17 @@ def test_sweep_end_to_end_and_resume_message(tmp_path, capsys):
     assert (out / "curves.png").stat().st_size > 10_000
     assert main(["sweep", str(spec), "--out", str(out), "--quiet", "--set", "train.lr=0.5"]) == 2
     assert "holds a run of another spec" in capsys.readouterr().err
+
+
+def test_cpu_devices_trains_on_that_many_devices_and_is_refused_once_jax_has_started(tmp_path, capsys):
+    spec = tmp_path / "tiny.toml"
+    spec.write_text('[task]\np = 11\ntrain_frac = 0.5\n[model]\nkind = "mlp"\nd_embed = 8\nwidth = 16\n'
+                    "[train]\nsteps = 20\nlog_every = 10\ncheckpoints = 2\n[sweep]\nseeds = 3\n")
+    result = _lab("sweep", str(spec), "--out", str(tmp_path / "two"), "--quiet", "--cpu-devices", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "3 models in 1 group(s), 20 steps on 2 CPU device(s)" in result.stdout
+    assert len(lab.open(tmp_path / "two").grid) == 3  # padded to 4 on the devices, 3 saved
+    jax.numpy.zeros(1).block_until_ready()  # this process has started JAX: the option cannot apply any more
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "one"), "--cpu-devices", "2"]) == 2
+    assert "--cpu-devices must be given before JAX has started" in capsys.readouterr().err
+    assert not (tmp_path / "one").exists()

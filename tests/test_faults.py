@@ -1,6 +1,7 @@
 """Fault injection on `lab sweep`: a full disk during a save, a run directory copied to another place, and
-SIGKILLs of a real `lab sweep` process at random moments (many of them inside a save). After each, the rerun
-ends bit-identical to an uninterrupted run, with every logged step in the metrics exactly once."""
+SIGKILLs of a real `lab sweep` process at random moments (many of them inside a save) and before each file of
+a save in turn. After each, the rerun ends bit-identical to an uninterrupted run, with every logged step in the
+metrics exactly once."""
 
 from __future__ import annotations
 
@@ -65,6 +66,15 @@ def _same_as(full, run_dir: Path) -> None:
     for step in full.steps:
         jax.tree.map(np.testing.assert_array_equal, full.state(step), resumed.state(step))
     np.testing.assert_array_equal(full.metrics[COLUMNS].to_numpy(), resumed.metrics[COLUMNS].to_numpy())
+
+
+def test_an_unwritable_directory_is_one_line(spec_file, capsys):
+    # The tests run as root, who may write anywhere but sysfs: no one can make a folder in /sys.
+    out = Path("/sys/lab_run")
+    assert main(["sweep", str(spec_file), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lab: error: cannot write the run directory {out} (") and err.count("\n") == 1, err
+    assert "pass another --out" in err and not out.exists()
 
 
 def test_a_full_disk_during_a_save_is_one_line_and_loses_nothing(spec_file, full, tmp_path, monkeypatch, capsys):
@@ -134,6 +144,59 @@ def test_sigkills_at_random_moments_and_inside_saves_resume_bit_identical(spec_f
     final = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     assert kills >= 3 and ahead >= 1, (kills, ahead)  # killed mid-training, and saved work past run.steps
+    _same_as(full, run_dir)
+
+
+KILL_INSIDE_SAVE = """
+import builtins, os, signal, sys
+from lab.checkpoints.orbax_io import CheckpointStore
+from lab.cli import main
+
+SAVE, EVENT = {save}, {event}  # SIGKILL before the EVENT-th file write or rename of the SAVE-th save
+saves, events, real_save = [0], [0], CheckpointStore.save
+
+def counted(self, step, state):
+    saves[0] += 1
+    return real_save(self, step, state)
+
+def file_event(real):
+    def wrapped(*args, **kwargs):
+        writes = real is not builtins.open or any(c in (args[1] if len(args) > 1 else kwargs.get("mode", "r")) for c in "wax")
+        if writes and saves[0] == SAVE:
+            if events[0] == EVENT:
+                sys.stdout.write(f"killed before {{real.__name__}} {{args[0]}}\\n")
+                sys.stdout.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+            events[0] += 1
+        return real(*args, **kwargs)
+    return wrapped
+
+CheckpointStore.save = counted
+builtins.open, os.rename = file_event(builtins.open), file_event(os.rename)
+sys.exit(main(["sweep", {spec!r}, "--out", {out!r}, "--quiet"]))
+"""
+
+
+@pytest.mark.slow
+def test_a_kill_between_any_two_files_of_a_save_resumes_bit_identical(spec_file, full, tmp_path):
+    """An Orbax save writes six files and makes two renames that Python sees (step metadata, the tree's metadata,
+    commit markers, the two atomic renames). One `lab sweep` after another is killed before the k-th of these
+    in its third save, k = 0..7, and the run still ends bit-identical to an uninterrupted one."""
+    run_dir, killed = tmp_path / "run", []
+    for event in range(8):
+        script = KILL_INSIDE_SAVE.format(save=3, event=event, spec=str(spec_file), out=str(run_dir))
+        result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert result.returncode == -signal.SIGKILL, (event, result.stdout, result.stderr[-2000:])
+        killed.append(result.stdout.strip().splitlines()[-1])
+        lab.open(run_dir)  # every state a kill leaves is a readable run
+    # Orbax finishes a save on a thread of its own, so which file comes k-th varies; every kill is inside a save,
+    # before files of at least four kinds, one of them an atomic rename.
+    kinds = {(line.split()[2], Path(line.split()[3]).name) for line in killed}
+    assert all(".orbax-checkpoint-tmp" in line for line in killed) and len(kinds) >= 4, killed
+    assert any(op == "rename" for op, _ in kinds), killed
+    final = subprocess.run([sys.executable, "-m", "lab.cli", "sweep", str(spec_file), "--out", str(run_dir), "--quiet"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
     _same_as(full, run_dir)
 
 

@@ -4,6 +4,10 @@ every model's numbers bit-identical to a run without retirement, also across a r
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
 
 import jax
 import numpy as np
@@ -36,11 +40,17 @@ def runs(tmp_path_factory):
 
 
 def test_compaction_keeps_every_model_in_a_batch_of_its_own_size():
-    assert _compacted([4, 5, 6], 8, 3) == [4, 5, 5, 6, 6]  # full batches (0-5) of 3, the remainder (6, 7) of 2
-    assert _compacted([1, 4], 8, 3) == [1, 4, 4]
-    assert _compacted([7], 8, 3) == [7, 7]
-    assert _compacted([0, 1], 8, 8) == list(range(8))  # one batch for the group: nothing can go
-    assert _compacted([0, 1], 8, 0) == list(range(8))
+    rows = lambda *args: _compacted(*args)[0]  # noqa: E731
+    assert rows([4, 5, 6], 8, 3) == [4, 5, 5, 6, 6]  # full batches (0-5) of 3, the remainder (6, 7) of 2
+    assert rows([1, 4], 8, 3) == [1, 4, 4]
+    assert rows([7], 8, 3) == [7, 7]
+    assert rows([0, 1], 8, 8) == list(range(8))  # one batch for the group: nothing can go
+    assert rows([0, 1], 8, 0) == list(range(8))
+    # Two devices of 10 rows each (20 models), in three batches of 3 and a remainder of 1: every device gets
+    # the batches the fullest needs and each live model keeps its own row apart from the copies.
+    assert _compacted([1, 11, 19], 20, 3, 2) == ([1] * 4 + [11] * 3 + [19], {1: 0, 11: 4, 19: 7})
+    assert _compacted([2, 3], 14, 3, 2) == ([2, 3, 3, 3, 3, 3], {2: 0, 3: 1})  # device 1: copies
+    assert rows([0, 1], 8, 4, 2) == list(range(8))  # one batch per device
 
 
 def test_retired_models_freeze_and_the_rest_stay_bit_identical_to_a_run_without_retirement(runs, monkeypatch):
@@ -103,3 +113,41 @@ def test_the_rule_counts_consecutive_decided_logs():
     stalled = Retirement(dataclasses.replace(cfg, retire_rule="decided"), 1)
     flat = {"test_acc": np.array([0.0]), "test_loss": np.array([3.0]), "train_loss": np.array([1.0])}
     assert [stalled.update(np.arange(1), flat) for _ in range(3)] == [[], [], [0]]  # no new low for 2 logs
+
+
+MESH_SCRIPT = textwrap.dedent(
+    """
+    import dataclasses, sys, jax, numpy as np
+    sys.path.insert(0, {tests!r})
+    import lab
+    from lab.launch import runner
+    from lab.launch.retire import read_retired
+    from test_retire import COLUMNS, RETIRE, _spec
+
+    assert jax.device_count() == 2, jax.devices()
+    spec = lambda **kw: dataclasses.replace(_spec(**kw), train=dataclasses.replace(_spec(**kw).train, model_batch=1))
+    placed, real = [], runner._place
+    runner._place = lambda host, rows, mesh: placed.append(len(rows)) or real(host, rows, mesh)
+    full = lab.open(runner.run_sweep(spec(), {out!r} + "/full", progress=False))
+    assert not placed  # without retirement the group is never re-placed
+    out = lab.open(runner.run_sweep(spec(**RETIRE), {out!r} + "/retired", progress=False))
+    retired = read_retired(out.path / "group_000")
+    assert retired and placed and min(placed) < 8, (retired, placed)  # compacted over 2 devices
+    for model in range(8):
+        mine = out.metrics[out.metrics.model == model][COLUMNS].to_numpy()
+        theirs = full.metrics[full.metrics.model == model][COLUMNS].to_numpy()
+        bad = np.flatnonzero((mine != theirs[: len(mine)]).any(axis=1))
+        assert not len(bad), (model, retired, placed, mine[bad[:3]], theirs[bad[:3]])
+        if model not in retired:
+            assert len(mine) == len(theirs)
+            jax.tree.map(np.testing.assert_array_equal, out.params(model), full.params(model))
+    print("ok", len(retired), placed)
+    """
+)
+
+
+def test_compaction_over_two_devices_stays_bit_identical(tmp_path):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    script = MESH_SCRIPT.format(tests=os.path.dirname(__file__), out=str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr[-3000:]

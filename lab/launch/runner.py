@@ -150,15 +150,18 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, wh
     bar.update(start * n + sum(cfg.steps - s for s in retired.values()))
     step, pending = start, []
     deciding = rule.replay(old, group.models, retired) if rule is not None and old is not None else {}
+    index = {m: m for m in on_device}  # each model's own device row (the others are copies)
     while step < cfg.steps:
-        rows = _compacted(live, n, model_batch) if mesh.size == 1 else on_device
+        if not live:  # every model froze before an earlier run could write the last checkpoint
+            store.save(cfg.steps, host)
+            break
+        rows, where = _compacted(live, n, model_batch, mesh.size) if _compacts(mesh, model_batch) else (on_device, index)
         if 2 * len(rows) <= len(on_device):  # compact: at most log2(n) recompiles
-            on_device = rows
+            on_device, index = rows, where
             state_M, hp_M = _place(host, on_device, mesh), _place(hp_host, on_device, mesh)
             data_M = data_M if group.shares_data else programs.data(hp_M)
             bar.set_description(f"group {group.index + 1}: {len(live)} of {n} models training")
         fetch = partial(sharding.to_host, n_models=len(on_device))
-        index = {m: k for k, m in reversed(list(enumerate(on_device)))}  # a model's first row (the others pad)
         chunks = run_chunks(programs, state_M, data_M, hp_M, step, cfg.steps, cfg.log_every, saves, fetch=fetch,
                             want_state=lambda s: bool(deciding) | when.want_state(s))
         for step, metrics, state in chunks:
@@ -201,7 +204,7 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, wh
                     store.save(cfg.steps, host)  # the final checkpoint, so the run reads as finished
                 step = cfg.steps
                 break
-            if mesh.size == 1 and 2 * len(_compacted(live, n, model_batch)) <= len(on_device):
+            if _compacts(mesh, model_batch) and 2 * len(_compacted(live, n, model_batch, mesh.size)[0]) <= len(on_device):
                 break  # compact, then go on from this step
     store.close()
     resume.close()
@@ -209,20 +212,44 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, wh
         shutil.rmtree(gdir / layout.RESUME_DIR, ignore_errors=True)  # the group is done: nothing to resume
 
 
-def _compacted(live: list[int], n: int, batch: int) -> list[int]:
-    """The device rows that keep every live model in a batch of the size it trained in from the start.
+def _compacts(mesh, model_batch: int) -> bool:
+    """Whether retirement may compact the group: on one device, or on several with models one at a time.
 
-    A group of n models trains in vmapped batches of `batch` and one smaller remainder batch (see
-    `chunk_of_steps`); a model's numbers depend on its batch's size only, so the live models of the full
-    batches fill full batches again (the last padded with copies) and those of the remainder fill a
-    remainder of the same size. With one batch for the whole group nothing can be dropped: all n rows.
+    (On two host CPU devices with vmapped batches of 2, a model compacted beside other models had a test loss
+    one float32 step off the run without retirement, from a few chunks after the compaction on; cause not
+    found, so such groups keep their layout and their numbers.)
     """
-    if not 0 < batch < n:
-        return list(range(n))
-    cut = n // batch * batch
-    full, rest = [m for m in live if m < cut], [m for m in live if m >= cut]
-    rows = full + full[-1:] * (-len(full) % batch)
-    return rows + (rest + rest[-1:] * (n - cut - len(rest)) if rest else [])
+    return mesh.size == 1 or model_batch == 1
+
+
+def _compacted(live: list[int], n: int, batch: int, devices: int = 1) -> tuple[list[int], dict[int, int]]:
+    """(device rows, {live model: its own row}) keeping every live model in a batch of the size it trained in.
+
+    A group of n models lies on `devices` devices in slices of ceil(n / devices) rows (the last padded), and each
+    device trains its slice in vmapped batches of `batch` and one smaller remainder batch (see
+    `chunk_of_steps`). A model's numbers depend on its batch's size only, so on each device the live models of
+    the full batches fill full batches again and those of the remainder a remainder of the same size; every
+    device gets as many batches as the fullest one needs, padded with copies (whose numbers are dropped). With
+    one batch per device nothing can be dropped: all n rows.
+    """
+    per = -(-n // devices)
+    if not 0 < batch < per:
+        return list(range(n)), {m: m for m in live}
+    cut = per // batch * batch
+    slices = []
+    for d in range(devices):
+        mine = [m for m in live if d * per <= m < (d + 1) * per]
+        slices.append(([m for m in mine if m - d * per < cut], [m for m in mine if m - d * per >= cut]))
+    sizes = (max(-(-len(full) // batch) for full, _ in slices) * batch,  # full batches per device
+             per - cut if any(rest for _, rest in slices) else 0)  # and the remainder, if any device has one
+    rows: list[int] = []
+    where: dict[int, int] = {}
+    for d, parts in enumerate(slices):
+        pad = (parts[0] or parts[1] or live)[-1]  # a copy of a live model: its numbers are dropped
+        for part, size in zip(parts, sizes):
+            where.update({m: len(rows) + i for i, m in enumerate(part)})
+            rows += part + [part[-1] if part else pad] * (size - len(part))
+    return rows, where
 
 
 def _set_rows(full: np.ndarray, rows: list[int], values: np.ndarray) -> np.ndarray:
