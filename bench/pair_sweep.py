@@ -92,7 +92,7 @@ def main(argv=None) -> None:
     print(f"useful matmul FLOPs {done / 1e12:.1f} TFLOP (without retirement: {full / 1e12:.1f} TFLOP); "
           f"{done / wall / 1e9:.1f} GFLOP/s")
     print(f"matmul peak {peak:.1f} GFLOP/s: those FLOPs take {done / peak / 1e9 / 60:.1f} min at the peak "
-          f"({100 * done / peak / 1e9 / wall:.0f}% of it; all 20k steps of every model: {full / peak / 1e9 / 60:.1f} min)")
+          f"({100 * done / peak / 1e9 / wall:.0f}% of it; every model to its last step: {full / peak / 1e9 / 60:.1f} min)")
     print(f"machine: {os.cpu_count()} CPUs, {jax.device_count()} XLA device(s) in this process; jax {jax.__version__}")
 
 
