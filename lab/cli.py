@@ -29,8 +29,8 @@ def _distributed(args: argparse.Namespace) -> None:
 
 
 def _cpu_devices(n: int) -> None:
-    """Run on n CPU devices of one thread each: many small models train faster on a multi-core CPU so than on
-    one device whose every op is split over the cores. Must come before JAX starts its backends."""
+    """Run on n CPU devices of one thread each: on a multi-core CPU many small models train faster so than on one
+    device that splits every small op over the cores. Must come before JAX starts its backends."""
     import jax
 
     if n < 1:
