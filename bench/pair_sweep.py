@@ -59,11 +59,10 @@ def run_flops(spec, run_dir: Path) -> tuple[float, float, int]:
         per_step, per_eval = group_flops(group)
         retired_file = run_dir / f"group_{group.index:03d}" / RETIRED_FILE
         retired = json.loads(retired_file.read_text()) if retired_file.is_file() else {}
-        for local in range(group.size):
-            trained = int(retired.get(str(local), steps))
-            done += trained * per_step + (trained // every + 1) * per_eval
-            full += steps * per_step + (steps // every + 1) * per_eval
-            model_steps += trained
+        trained = [int(retired.get(str(local), steps)) for local in range(group.size)]
+        done += sum(s * per_step + (s // every + 1) * per_eval for s in trained)
+        full += group.size * (steps * per_step + (steps // every + 1) * per_eval)
+        model_steps += sum(trained)
     return done, full, model_steps
 
 

@@ -117,7 +117,7 @@ def test_the_rule_counts_consecutive_decided_logs():
 
 MESH_SCRIPT = textwrap.dedent(
     """
-    import dataclasses, sys, jax, numpy as np
+    import sys, jax, numpy as np
     sys.path.insert(0, {tests!r})
     import lab
     from lab.launch import runner
@@ -125,7 +125,7 @@ MESH_SCRIPT = textwrap.dedent(
     from test_retire import COLUMNS, RETIRE, _spec
 
     assert jax.device_count() == 2, jax.devices()
-    spec = lambda **kw: dataclasses.replace(_spec(**kw), train=dataclasses.replace(_spec(**kw).train, model_batch=1))
+    spec = lambda **kw: _spec(model_batch=1, **kw)  # models one at a time: the mesh case that compacts
     placed, real = [], runner._place
     runner._place = lambda host, rows, mesh: placed.append(len(rows)) or real(host, rows, mesh)
     full = lab.open(runner.run_sweep(spec(), {out!r} + "/full", progress=False))
