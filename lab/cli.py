@@ -52,7 +52,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from lab.report.figures import save_figure
     from lab.sweeps import expand, load_spec
 
-    if args.cpu_devices:
+    if args.cpu_devices is not None:
         _cpu_devices(args.cpu_devices)
     if args.coordinator:
         _distributed(args)
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a spec field, e.g. --set train.steps=2000 or --set 'sweep.train.lr=[1e-3,1e-2]'")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
-    sweep.add_argument("--cpu-devices", type=int, default=0, metavar="N",
+    sweep.add_argument("--cpu-devices", type=int, default=None, metavar="N",
                        help="on a CPU: train on N devices of one thread each, e.g. one per core (faster for many small "
                             "models; numbers differ in the last bits from one device)")
     sweep.add_argument("--coordinator", metavar="HOST:PORT",

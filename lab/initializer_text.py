@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 # Initializer strings of model.init_overrides: NAME or NAME(number); "fan_in" forms scale by 1/sqrt(fan_in).
 INITIALIZERS = {
     "zeros": False,  # name -> whether it takes a number
@@ -18,6 +20,7 @@ INITIALIZERS = {
 def parse_initializer(text: str) -> tuple[str, float | None]:
     """'variance_scaling(2)' -> ('variance_scaling', 2.0); 'zeros' -> ('zeros', None); ValueError if unknown."""
     name, _, rest = text.strip().partition("(")
+    name = name.strip()
     forms = ", ".join(f"{n}(s)" if takes else n for n, takes in INITIALIZERS.items())
     if name not in INITIALIZERS:
         raise ValueError(f"unknown initializer {text!r}; use one of {forms}")
@@ -25,10 +28,11 @@ def parse_initializer(text: str) -> tuple[str, float | None]:
         if rest:
             raise ValueError(f"initializer {name!r} takes no number (got {text!r})")
         return name, None
+    number, closed, after = rest.partition(")")
     try:
-        value = float(rest.rstrip(") "))
+        value = float(number)
     except ValueError:
         raise ValueError(f"initializer {text!r} needs a number, e.g. {name}(1.0)") from None
-    if not rest.rstrip().endswith(")") or value <= 0:
-        raise ValueError(f"initializer {text!r} needs a positive number in parentheses, e.g. {name}(1.0)")
+    if not closed or after.strip() or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"initializer {text!r} needs a positive finite number in parentheses, e.g. {name}(1.0)")
     return name, value

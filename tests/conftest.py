@@ -1,66 +1,16 @@
-"""Shared test settings: strict rank promotion and tiny specs that share compiles."""
-
-import dataclasses
+"""Shared test settings: strict rank promotion, and the fixtures that several test modules use."""
 
 import jax
 import pytest
 
-from lab.config import ModelConfig, Spec, SweepConfig, TaskConfig, TrainConfig
+from tests.helpers import FAULT_SPEC, LRS, tiny_spec
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
-
-
-def tiny_spec(steps: int = 40, log_every: int = 10, seeds: int = 2, axes=(), **train) -> Spec:
-    """A small MLP on x+y mod 11: compiles in a second and trains in milliseconds."""
-    return Spec(
-        task=TaskConfig(p=11, train_frac=0.5),
-        model=ModelConfig(kind="mlp", d_embed=8, width=16),
-        train=dataclasses.replace(TrainConfig(steps=steps, log_every=log_every, checkpoints=3, lr=1e-2), **train),
-        sweep=SweepConfig(seeds=seeds, axes=tuple(axes)),
-        name="tiny",
-    )
 
 
 @pytest.fixture
 def spec_factory():
     return tiny_spec
-
-
-def train_one(spec: Spec, n_train_max: int | None = None) -> dict:
-    """One model of `spec` trained for its steps in one compiled chunk, its params as numpy arrays.
-
-    n_train_max: rows of the padded training set (default: enough for the spec's train fraction).
-    """
-    import numpy as np
-
-    from lab import tasks, train
-
-    n_rows = tasks.n_train_max(spec.task, spec.task.train_frac) if n_train_max is None else n_train_max
-    programs = train.build_programs(spec, n_rows)
-    hp = jax.tree.map(jax.numpy.asarray, train.hparams_of(spec, [{}]))
-    state, _ = programs.chunk(programs.init(hp), programs.data(hp), hp)
-    return jax.tree.map(lambda w: np.asarray(w[0]), state.params)
-
-
-def stop_after(monkeypatch, chunks: int, action=None) -> None:
-    """Make `lab sweep`'s chunk loop call action() (default: raise KeyboardInterrupt, a kill) once `chunks` chunks
-    of steps have been handled; monkeypatch.undo() restores it."""
-    from lab.launch import runner
-
-    real = runner.run_chunks
-
-    def stopping(*args, **kwargs):
-        for i, item in enumerate(real(*args, **kwargs)):
-            if i == chunks:
-                if action is None:
-                    raise KeyboardInterrupt
-                action()
-            yield item
-
-    monkeypatch.setattr(runner, "run_chunks", stopping)
-
-
-LRS = (1e-2, 3e-2)
 
 
 @pytest.fixture(scope="session")
@@ -70,3 +20,21 @@ def lr_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("lr_run") / "run"
     return lab.sweep(tiny_spec(seeds=2), out=out, set={"sweep.train.lr": list(LRS), "train.steps": 40}, progress=False)
+
+
+@pytest.fixture(scope="session")
+def fault_spec(tmp_path_factory):
+    """The fault suite's spec (helpers.FAULT_SPEC) as a TOML file."""
+    path = tmp_path_factory.mktemp("spec") / "faults.toml"
+    path.write_text(FAULT_SPEC)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fault_run(fault_spec, tmp_path_factory):
+    """The fault suite's sweep, trained without interruption: what every faulted run must end identical to."""
+    import lab
+    from lab.launch.runner import run_sweep
+    from lab.sweeps import load_spec
+
+    return lab.open(run_sweep(load_spec(fault_spec), tmp_path_factory.mktemp("fault_run") / "run", progress=False))

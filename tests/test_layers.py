@@ -1,4 +1,5 @@
-"""The package's import graph follows the data flow: no module imports from a layer above its own."""
+"""The package's layout: its import graph follows the data flow (no module imports from a layer above its own), and
+the test tree mirrors it, one test module per module."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ LAYERS = (
     ("lab.cli", "lab"),
 )
 ROOT = Path(lab.__file__).parent
+TESTS = Path(__file__).parent
+# test modules of the whole package rather than of one module
+PACKAGE_LEVEL = {"test_layers.py": "the package's layout", "test_notebooks.py": "docs/notebooks, in a real kernel"}
 
 
 def _unit(module: str) -> str:
@@ -70,3 +74,18 @@ def test_every_import_goes_down_the_layers():
 def test_every_package_has_a_layer():
     units = {_unit(_module_of(p)) for p in ROOT.rglob("*.py")}
     assert all(_rank(u) >= 0 for u in units)
+
+
+def test_the_tests_mirror_the_package():
+    """tests/<pkg>/test_<module>.py for every lab/<pkg>/<module>.py, and no test module without its module. A package's
+    __init__.py is tested through the modules beside it (tests/<pkg>/ as a whole)."""
+    tests = sorted(p.relative_to(TESTS) for p in TESTS.rglob("test_*.py"))
+    stray = [str(t) for t in tests if str(t) not in PACKAGE_LEVEL
+             and not (ROOT / t.parent / t.name.removeprefix("test_")).is_file()]
+    assert not stray, f"test modules that mirror no module of lab/: {stray}"
+    modules = sorted(p.relative_to(ROOT) for p in ROOT.rglob("*.py") if p.name != "__init__.py")
+    untested = [str(m) for m in modules if not (TESTS / m.parent / f"test_{m.name}").is_file()]
+    assert not untested, f"modules of lab/ without their test module tests/<pkg>/test_<module>.py: {untested}"
+    unpackaged = [str(d.relative_to(TESTS)) for d in TESTS.rglob("*") if d.is_dir() and d.name != "__pycache__"
+                  and not (d / "__init__.py").is_file()]
+    assert not unpackaged, f"test folders without __init__.py (test module names would clash): {unpackaged}"

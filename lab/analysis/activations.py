@@ -26,7 +26,7 @@ from lab.analysis.progress import grid_labels
 from lab.analysis.target import params_and_spec, spec_of
 from lab.config import ModelConfig, Spec, TaskConfig
 from lab.errors import LabError
-from lab.tasks.parity import random_bits01, to_pm1
+from lab.tasks.parity import code_bits, random_bits01
 
 
 def map_chunks(fn: Callable[..., Any], *arrays: Any, chunk: int = 4096) -> Any:
@@ -170,7 +170,8 @@ def sample_dataset(spec: Any, n: int, key: jax.Array) -> tuple[jax.Array, jax.Ar
         key: a PRNG key.
 
     Returns:
-        (x [n, n_bits] float32 in {+1, -1} (bit 1 is -1), y [n] int32: the parity of the first k bits).
+        (x [n, n_bits] float32 coded as the task codes them (+-1 with bit 1 as -1, or 0/1 with task.bits =
+        "01"), y [n] int32: the parity of the first k bits).
     """
     spec = spec_of(spec)
     task_cfg = spec.task
@@ -183,11 +184,11 @@ def sample_dataset(spec: Any, n: int, key: jax.Array) -> tuple[jax.Array, jax.Ar
         raise LabError(f"n = {n} is more than the {2**task_cfg.n_bits} distinct inputs of {task_cfg.n_bits} bits")
     bits01_NxB = random_bits01(key, n, task_cfg.n_bits)
     y_N = (jnp.sum(bits01_NxB[:, : task_cfg.k], axis=1) % 2).astype(jnp.int32)
-    return to_pm1(bits01_NxB), y_N
+    return code_bits(task_cfg, bits01_NxB), y_N
 
 
 def sample_inputs(spec: Any, n: int, key: jax.Array) -> jax.Array:
-    """n random inputs of a sparse parity task, [n, n_bits] float32 +-1 (see `sample_dataset`)."""
+    """n random inputs of a sparse parity task, [n, n_bits] float32 as the task codes them (see `sample_dataset`)."""
     return sample_dataset(spec, n, key)[0]
 
 

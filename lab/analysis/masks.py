@@ -85,7 +85,7 @@ def scores_under_masks(params: dict[str, Any], model_cfg: ModelConfig, task_cfg:
     batch = _auto_batch(x.shape[0], chunk, model_cfg, task_cfg) if batch is None else int(batch)
     if batch < 1:
         raise LabError(f"batch must be at least 1 (got {batch})")
-    batch = min(batch, n_m)
+    batch = min(batch, max(n_m, 1))  # no masks: no call, empty scores
     params = jax.device_put(params)
     loss_M, acc_M = np.empty(n_m), np.empty(n_m)
     for start in range(0, n_m, batch):

@@ -58,6 +58,10 @@ class ModelConfig:
         _check(self.block == "pre_ln" or self.layer_norm,
                f"model.block = {self.block!r} places LayerNorms; set model.layer_norm = true")
         _check(self.ln_eps > 0, f"model.ln_eps must be positive (got {self.ln_eps})")
+        names = [name for name, _ in self.init_overrides]
+        _check(len(set(names)) == len(names),
+               f"model.init_overrides names a parameter twice ({sorted({n for n in names if names.count(n) > 1})}); "
+               "give each parameter one initializer")
         for name, text in self.init_overrides:
             _check(isinstance(name, str) and isinstance(text, str),
                    f"model.init_overrides must map parameter names to initializer strings (got {name!r} = {text!r})")

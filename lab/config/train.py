@@ -75,8 +75,13 @@ class TrainConfig:
         _check(self.grokfast_lambda >= 0, f"train.grokfast_lambda must be >= 0 (got {self.grokfast_lambda})")
         _check(self.grokfast_window >= 1, f"train.grokfast_window must be at least 1 (got {self.grokfast_window})")
         _check(self.lr > 0, f"train.lr must be positive (got {self.lr})")
+        for name in ("b1", "b2"):
+            _check(0 <= getattr(self, name) < 1, f"train.{name} must be in [0, 1) (got {getattr(self, name)})")
+        _check(self.eps > 0, f"train.eps must be positive (got {self.eps})")
+        _check(self.momentum >= 0, f"train.momentum must be >= 0 (got {self.momentum})")
         _check(self.weight_decay >= 0, f"train.weight_decay must be >= 0 (got {self.weight_decay})")
         _check(self.steps >= 1, f"train.steps must be at least 1 (got {self.steps})")
+        _check(0 <= self.seed < 2**31, f"train.seed must be in [0, 2**31), an int32 (got {self.seed})")
         _check(self.batch_size >= 0, f"train.batch_size must be >= 0, 0 for full batch (got {self.batch_size})")
         _check(self.model_batch >= 0, f"train.model_batch must be >= 0, 0 for automatic (got {self.model_batch})")
         _check(self.warmup_steps >= 0, f"train.warmup_steps must be >= 0 (got {self.warmup_steps})")

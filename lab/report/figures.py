@@ -1,7 +1,8 @@
 """Figures of a whole sweep drawn from its metrics: weight norm, softmax collapse, phase diagram,
 steps to generalize, and skills (per-skill emergence, tuple sizes against the theory).
 
-Each function takes tables (not a Run), writes one PNG and returns its matplotlib Figure (an optional `ax` to draw on; nothing is saved).
+Each function takes tables (not a Run) and returns its matplotlib Figure (an optional `ax` to draw on);
+nothing is saved here: `lab report` writes the PNGs.
 The figures of one model (Fourier spectra, neurons, progress measures, trajectories) are in
 `lab.report.model_figures`.
 """

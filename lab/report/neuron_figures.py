@@ -122,7 +122,8 @@ def plot_heuristic_emergence(shares: pd.DataFrame, own_metrics: pd.DataFrame, ab
     twin.plot(own_metrics.step, own_metrics.test_acc, color="k", lw=1.5, label="test accuracy")
     twin.plot(own_metrics.step, own_metrics.train_acc, color="k", lw=1, ls="--", label="train accuracy")
     twin.set(ylabel="accuracy", ylim=(0, 1.02))
-    ax.legend(fontsize=7, loc="upper left")
+    if families:
+        ax.legend(fontsize=7, loc="upper left")
     twin.legend(fontsize=7, loc="lower right")
     ax_b.plot(ablation.step, ablation.plain_accuracy, "k:", label="no ablation")
     ax_b.plot(ablation.step, ablation.accuracy, "o-", color="#e6550d", ms=4,

@@ -1,0 +1,204 @@
+"""lab.tasks.modular: labels against a reference, splits, determinism, vmap, token sequences and the integer
+task."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lab import models, tasks
+from lab.config import (
+    MODULAR_OPS,
+    ModelConfig,
+    Spec,
+    SpecError,
+    TaskConfig,
+    TrainConfig,
+)
+from lab.sweeps.spec import load_spec
+from lab.tasks import (
+    all_pairs,
+    input_dtype,
+    input_shape,
+    make_data,
+    make_modular,
+    modular_size,
+    n_train_max,
+)
+
+
+@pytest.fixture(autouse=True)
+def _numpy_broadcasting():
+    """The plain references broadcast as numpy does (the lab's own code runs under rank promotion 'raise')."""
+    with jax.numpy_rank_promotion("allow"):
+        yield
+
+
+P = 7
+REF = {
+    "x+y": lambda a, b: (a + b) % P,
+    "x-y": lambda a, b: (a - b) % P,
+    "x*y": lambda a, b: (a * b) % P,
+    "x/y": lambda a, b: next(c for c in range(P) if (c * b) % P == a),
+    "x^2+y^2": lambda a, b: (a**2 + b**2) % P,
+    "x^2+xy+y^2": lambda a, b: (a**2 + a * b + b**2) % P,
+    "x^3+xy": lambda a, b: (a**3 + a * b) % P,
+}
+
+
+def _key(seed: int) -> jax.Array:
+    """A PRNG key."""
+    return jax.random.PRNGKey(seed)
+
+
+def _split_rows(d):
+    """(train rows, test rows) as sets of tuples, counting only weight-1 rows."""
+    tr = {tuple(r) for r, w in zip(np.asarray(d.x_train).tolist(), np.asarray(d.w_train)) if w == 1}
+    te = {tuple(r) for r, w in zip(np.asarray(d.x_test).tolist(), np.asarray(d.w_test)) if w == 1}
+    return tr, te
+
+
+def _check_dtypes(d) -> None:
+    """Labels and task ids are int32, weights float32, and the four train (test) arrays share N."""
+    for y, w, t, x in ((d.y_train, d.w_train, d.t_train, d.x_train), (d.y_test, d.w_test, d.t_test, d.x_test)):
+        assert y.dtype == jnp.int32 and w.dtype == jnp.float32 and t.dtype == jnp.int32
+        assert y.shape[-1] == w.shape[-1] == t.shape[-1] == x.shape[-2]
+
+
+def test_grokfast_data_excludes_y_zero():
+    spec = load_spec("sweeps/grokfast.toml")
+    ab, _ = tasks.all_pairs(spec.task)
+    assert len(ab) == 97 * 96 == spec.task.n_examples() and ab[:, 1].min() == 1  # main.py L73-87
+
+
+@pytest.mark.parametrize("sequence,n_ctx", [("a_b_eq", 3), ("a_op_b_eq", 4), ("eos_a_op_b_eq_c", 6)])
+def test_token_sequences(sequence, n_ctx):
+    task = TaskConfig(p=7, sequence=sequence)
+    ab, y = tasks.all_pairs(task)
+    x = np.asarray(tasks.token_sequences(task, jnp.asarray(ab), jnp.asarray(y)))
+    assert x.shape == (49, n_ctx) == (task.n_examples(), task.n_ctx) and x.max() < task.n_vocab
+    if sequence == "eos_a_op_b_eq_c":
+        assert list(x[10]) == [9, ab[10, 0], 8, ab[10, 1], 7, y[10]]
+    Spec(task=task, model=ModelConfig(readout="vocab"), train=TrainConfig()).validate()
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("op", MODULAR_OPS)
+def test_labels_match_reference(op, symmetric):
+    cfg = TaskConfig(op=op, p=P, symmetric=symmetric)
+    ab, y = all_pairs(cfg)
+    want = [(a, b) for a in range(P) for b in range(P) if (not symmetric or a <= b) and not (op == "x/y" and b == 0)]
+    assert ab.dtype == np.int32 and y.dtype == np.int32
+    assert [tuple(r) for r in ab.tolist()] == want
+    assert y.tolist() == [REF[op](a, b) for a, b in want]
+    assert modular_size(cfg) == len(want)
+    if op != "x/y":
+        assert modular_size(cfg) == cfg.n_examples()
+
+
+def test_large_p_no_overflow():
+    cfg = TaskConfig(op="x^3+xy", p=1009)
+    ab, y = all_pairs(cfg)
+    a, b = ab[-1].astype(object)
+    assert y[-1] == (a**3 + a * b) % 1009 and y.min() >= 0 and y.max() < 1009
+
+
+@pytest.mark.parametrize("op,frac", [("x+y", 0.3), ("x/y", 0.5), ("x-y", 1.0)])
+def test_split_disjoint_and_covering(op, frac):
+    cfg = TaskConfig(op=op, p=P, train_frac=frac)
+    n_all = modular_size(cfg)
+    m = n_train_max(cfg, frac)
+    d = make_modular(cfg, _key(0), frac, m, False)
+    assert d.x_train.shape == (m, 2) and d.x_test.shape == (n_all, 2)
+    _check_dtypes(d)
+    assert int(d.w_train.sum()) == round(frac * n_all)
+    tr, te = _split_rows(d)
+    assert not tr & te
+    assert len(tr) + len(te) == n_all and tr | te == {tuple(r) for r in all_pairs(cfg)[0].tolist()}
+    # labels travel with their inputs
+    lookup = {tuple(r): l for r, l in zip(all_pairs(cfg)[0].tolist(), all_pairs(cfg)[1].tolist())}
+    assert all(lookup[tuple(r)] == l for r, l in zip(np.asarray(d.x_test).tolist(), np.asarray(d.y_test)))
+    assert not np.asarray(d.t_train).any() and not np.asarray(d.t_test).any()
+
+
+@pytest.mark.parametrize("frac", [0.1, 0.25, 0.37, 0.5, 0.8])
+def test_train_frac_row_count(frac):
+    cfg = TaskConfig(p=11)
+    d = make_modular(cfg, _key(1), frac, n_train_max(cfg, 0.8), False)
+    assert int(d.w_train.sum()) == round(frac * 121)
+    assert int(d.w_test.sum()) == 121 - round(frac * 121)
+
+
+def test_keys_determine_split():
+    cfg = TaskConfig(p=P)
+    m = n_train_max(cfg, 0.3)
+    a, b, c = (make_modular(cfg, _key(s), 0.3, m, False) for s in (0, 0, 1))
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert not np.array_equal(a.x_test, c.x_test)
+
+
+def test_vmap_matches_unbatched():
+    cfg = TaskConfig(p=P)
+    fracs = jnp.array([0.2, 0.5, 0.9], jnp.float32)
+    m = n_train_max(cfg, 0.9)
+    keys = jax.vmap(_key)(jnp.arange(3))
+    f = jax.jit(jax.vmap(partial(make_data, cfg, n_train_max=m, as_tokens=True)))
+    batched = f(keys, fracs)
+    _check_dtypes(batched)
+    for i in range(3):
+        single = make_data(cfg, keys[i], float(fracs[i]), m, True)
+        for u, v in zip(batched, single):
+            assert np.array_equal(u[i], v)
+    assert batched.w_train.sum(axis=1).tolist() == [round(f * 49) for f in (0.2, 0.5, 0.9)]
+
+
+def test_tokens_end_with_p():
+    cfg = TaskConfig(op="x/y", p=P)
+    d = make_data(cfg, _key(0), 0.5, n_train_max(cfg, 0.5), True)
+    assert d.x_train.shape[1:] == input_shape(cfg, True) == (3,)
+    assert d.x_test.dtype == input_dtype(cfg) == jnp.int32
+    assert (d.x_test[:, 2] == P).all() and (d.x_train[:, 2] == P).all()
+    assert (d.x_test[:, :2] < P).all()
+
+
+@pytest.mark.parametrize("op,result", [("x+y", lambda a, b: a + b), ("x-y", lambda a, b: a - b),
+                                       ("x*y", lambda a, b: a * b)])
+def test_integer_task_labels_are_the_results_themselves(op, result):
+    cfg = TaskConfig(name="integer", op=op, p=12)
+    ab, y = all_pairs(cfg)
+    low, high = cfg.result_range()
+    values = result(ab[:, 0].astype(np.int64), ab[:, 1].astype(np.int64))
+    np.testing.assert_array_equal(y, values - low)  # class c is the result low + c, no reduction mod p
+    assert values.min() == low and values.max() == high and cfg.n_classes == high - low + 1
+    assert cfg.n_classes > cfg.p  # results beyond p are their own classes (e.g. 11 + 11 = 22)
+    data = make_modular(cfg, jax.random.key(0), 0.5, n_train_max(cfg, 0.5), as_tokens=False)
+    assert int(jnp.max(data.y_test)) < cfg.n_classes and input_dtype(cfg) == jnp.int32
+
+
+def test_integer_task_trains_and_refuses_what_has_no_meaning():
+    from lab import train
+    from lab.config import ModelConfig, Spec, TrainConfig
+
+    spec = Spec(task=TaskConfig(name="integer", op="x+y", p=10, train_frac=0.8),
+                model=ModelConfig(kind="mlp", d_embed=16, width=64),
+                train=TrainConfig(lr=1e-2, weight_decay=0.1, steps=300, log_every=300))
+    spec.validate()
+    programs = train.build_programs(spec, n_train_max(spec.task, 0.8))
+    hp = jax.tree.map(jnp.asarray, train.hparams_of(spec, [{}]))
+    state, data = programs.init(hp), programs.data(hp)
+    state, metrics = programs.chunk(state, data, hp)
+    assert float(metrics["train_acc"][0]) > 0.95  # 80 sums of digits fit in 300 steps
+    with pytest.raises(SpecError, match="task.op = 'x/y' is not allowed; choose one of x\\+y, x-y, x\\*y"):
+        TaskConfig(name="integer", op="x/y").validate()
+    with pytest.raises(SpecError, match="model.tie_embed needs task.name = 'modular'"):
+        Spec(task=TaskConfig(name="integer", p=10), model=ModelConfig(kind="mlp", tie_embed=True)).validate()
+    transformer = Spec(task=TaskConfig(name="integer", op="x*y", p=10), model=ModelConfig(kind="transformer"))
+    transformer.validate()  # allowed: tokens [a, b, =], one logit per possible product
+
+    params = models.init(jax.random.key(0), transformer.model, transformer.task)
+    tokens = jnp.asarray([[3, 7, 10], [9, 9, 10]], jnp.int32)
+    assert models.apply(params, tokens, transformer.model, transformer.task).shape == (2, 82)
