@@ -97,8 +97,8 @@ def forward_flops(spec: Spec, n_rows: int, plain: bool = False) -> int:
       n_layers (3 L D A + 2 L L A + L A D + 2 L D F) + L D C.
     MLP over operands (V = p, E = embedding width, F = width): per model, the projected table
       V E F (combine "sum"; 2 V E F for concat) and, tied, W_out W_E^T F E V; per row
-      (depth - 1) F F and F V (tied) or F C. MLP over bit vectors (I inputs): per row
-      I F + (depth - 1) F F + F C.
+      (depth - 1) F F and F V (tied) or F C. MLP over bit vectors (I bits; multitask parity's one-hot
+      task columns are a row gather, not a product): per row I F + (depth - 1) F F + F C.
     """
     m, t = spec.model, spec.task
     fixed = per_row = 0  # multiply-adds
@@ -119,7 +119,7 @@ def forward_flops(spec: Spec, n_rows: int, plain: bool = False) -> int:
         fixed += (1 if m.combine == "sum" else 2) * v * e * f + (f * e * v if m.tie_embed else 0)
         per_row += (m.depth - 1) * f * f + f * (v if m.tie_embed else t.n_classes)
     else:
-        n_in = t.n_bits + (t.n_tasks if t.name == "multitask_parity" else 0)
+        n_in = t.n_bits  # multitask parity's one-hot task columns are a gather (lab.models.linen.one_hot_product)
         per_row += n_in * m.width + (m.depth - 1) * m.width**2 + m.width * t.n_classes
     return 2 * (fixed + per_row * n_rows)
 

@@ -36,7 +36,8 @@ def _module(cfg: ModelConfig, task: TaskConfig):
         return Transformer(cfg, n_vocab=task.n_vocab, n_ctx=task.n_ctx, n_classes=n_outputs(cfg, task),
                            n_answers=task.n_answers)
     n_vocab = task.p if task.is_table else 0
-    return MLP(cfg, n_vocab=n_vocab, n_classes=n_outputs(cfg, task))
+    n_one_hot = task.n_tasks if task.name == "multitask_parity" else 0  # its inputs lead with the one-hot task id
+    return MLP(cfg, n_vocab=n_vocab, n_classes=n_outputs(cfg, task), n_one_hot=n_one_hot)
 
 
 def n_outputs(cfg: ModelConfig, task: TaskConfig) -> int:

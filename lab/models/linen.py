@@ -48,6 +48,37 @@ def fixed_table(embedding: str, p: int) -> jax.Array | None:
     return None
 
 
+def _one_hot_ids(block_BxT: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Each row's nonzero column and its value (column 0 and 0.0 for a row of zeros)."""
+    id_B = jnp.argmax(jnp.abs(block_BxT), axis=1)
+    return id_B, jnp.take_along_axis(block_BxT, id_B[:, None], axis=1)[:, 0]
+
+
+@jax.custom_vjp
+def one_hot_product(block_BxT: jax.Array, w_TxF: jax.Array) -> jax.Array:
+    """block @ w for a block with at most one nonzero per row (a one-hot id): the id's row of w, times the value.
+
+    A gather in place of B x T x F multiply-adds; the weight gradient is a segment sum over the ids (no product
+    either), and the input gradient g @ w.T is the product's own, computed only where it is used.
+    """
+    id_B, value_B = _one_hot_ids(block_BxT)
+    return w_TxF[id_B] * value_B[:, None]
+
+
+def _one_hot_product_fwd(block_BxT, w_TxF):
+    id_B, value_B = _one_hot_ids(block_BxT)
+    return w_TxF[id_B] * value_B[:, None], (id_B, value_B, w_TxF)
+
+
+def _one_hot_product_bwd(residuals, g_BxF):
+    id_B, value_B, w_TxF = residuals
+    d_w_TxF = jax.ops.segment_sum(g_BxF * value_B[:, None], id_B, num_segments=w_TxF.shape[0])
+    return g_BxF @ w_TxF.T, d_w_TxF
+
+
+one_hot_product.defvjp(_one_hot_product_fwd, _one_hot_product_bwd)
+
+
 def site(module: nn.Module, hooks, name: str, act: jax.Array) -> jax.Array:
     """The activation at a hook site after its hook, sown under the site's name."""
     act = intervene(hooks, name, act)
@@ -61,7 +92,9 @@ class MLP(nn.Module):
     Operand inputs x_Bx2 (int) are embedded (learned, one-hot or the fixed circle
     [cos, sin](2 pi a / p)), then combined by concatenation or by summing one shared
     projection of each operand (the PAIR explorable's model). Vector inputs x_BxI (float)
-    enter the first hidden layer directly.
+    enter the first hidden layer directly; their first n_one_hot columns (multitask parity's task id) hold at
+    most one nonzero per row and are read as a row gather of W_in (`one_hot_product`), the same sum as the
+    product.
 
     `hooks` (optional, for analyses): {site name: hook}, see `lab.models.sites`.
     """
@@ -69,6 +102,7 @@ class MLP(nn.Module):
     cfg: ModelConfig
     n_vocab: int  # operand values (p); 0 for vector inputs
     n_classes: int
+    n_one_hot: int = 0  # leading columns of a vector input that are one-hot (at most one nonzero per row)
 
     def embedding_table(self) -> jax.Array:
         """The embedding of every operand value, [V, E]."""
@@ -82,10 +116,15 @@ class MLP(nn.Module):
         """A weight [I, O] of this MLP, initialized by the config's preset (lab: N(0, 1/I))."""
         return self.param(name, initializer(self.cfg, name, "weight", shape[0], 1 / math.sqrt(shape[0])), shape)
 
-    def dense(self, name: str, h_BxI: jax.Array, d_out: int) -> jax.Array:
-        """h @ W_<name> (+ b_<name>)."""
+    def dense(self, name: str, h_BxI: jax.Array, d_out: int, n_one_hot: int = 0) -> jax.Array:
+        """h @ W_<name> (+ b_<name>); h's first n_one_hot columns are one-hot and read as a gather."""
         fan_in = h_BxI.shape[-1]
-        out_BxO = h_BxI @ self.weight(f"W_{name}", (fan_in, d_out))
+        w_IxO = self.weight(f"W_{name}", (fan_in, d_out))
+        if n_one_hot:
+            t = n_one_hot
+            out_BxO = one_hot_product(h_BxI[:, :t], w_IxO[:t]) + h_BxI[:, t:] @ w_IxO[t:]
+        else:
+            out_BxO = h_BxI @ w_IxO
         if self.cfg.bias:
             b_O = self.param(f"b_{name}", initializer(self.cfg, f"b_{name}", "bias", fan_in), (d_out,))
             out_BxO = out_BxO + b_O[None]
@@ -114,7 +153,7 @@ class MLP(nn.Module):
         else:
             if cfg.bias_input:  # a constant-1 input: the bias is the last row of W_in, decayed like a weight
                 x = jnp.concatenate([x, jnp.ones(x.shape[:-1] + (1,), x.dtype)], axis=-1)
-            pre_BxF = self.dense("in", x, cfg.width)
+            pre_BxF = self.dense("in", x, cfg.width, self.n_one_hot)
         post_BxF = site(self, hooks, "mlp_post_0", act(site(self, hooks, "mlp_pre_0", pre_BxF)))
         for layer in range(1, cfg.depth):
             pre_BxF = site(self, hooks, f"mlp_pre_{layer}", self.dense(f"hidden_{layer}", post_BxF, cfg.width))
