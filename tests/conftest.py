@@ -1,6 +1,7 @@
 """Shared test settings: strict rank promotion, and the fixtures that several test modules use."""
 
 import jax
+import matplotlib.pyplot as plt
 import pytest
 
 from tests.helpers import FAULT_SPEC, LRS, tiny_spec
@@ -38,3 +39,12 @@ def fault_run(fault_spec, tmp_path_factory):
     from lab.sweeps import load_spec
 
     return lab.open(run_sweep(load_spec(fault_spec), tmp_path_factory.mktemp("fault_run") / "run", progress=False))
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Every figure a test opens is closed after it."""
+    before = set(plt.get_fignums())
+    yield
+    for number in set(plt.get_fignums()) - before:
+        plt.close(number)

@@ -17,10 +17,9 @@ import lab
 from lab.checkpoints.orbax_io import CheckpointStore
 from lab.cli import main
 from lab.errors import LabError
-from lab.launch import runner
 from lab.launch.runner import run_sweep
 from lab.sweeps import load_spec
-from tests.helpers import ROOT, assert_same_run, stop_after
+from tests.helpers import ROOT, assert_same_run, interrupted_run, stop_after
 
 KILL_INSIDE_SAVE = """
 import builtins, os, signal, sys
@@ -50,15 +49,6 @@ CheckpointStore.save = counted
 builtins.open, os.rename = file_event(builtins.open), file_event(os.rename)
 sys.exit(main(["sweep", {spec!r}, "--out", {out!r}, "--quiet"]))
 """
-
-
-def _interrupted_run(spec, run_dir: Path, monkeypatch, after_chunks: int = 4) -> None:
-    """Run a sweep that is interrupted (KeyboardInterrupt) after after_chunks chunks of steps."""
-    real = runner.run_chunks
-    stop_after(monkeypatch, after_chunks)
-    with pytest.raises(KeyboardInterrupt):
-        run_sweep(spec, run_dir, progress=False)
-    monkeypatch.setattr(runner, "run_chunks", real)
 
 
 def _corrupt(step_dir: Path) -> None:
@@ -144,7 +134,7 @@ def test_an_unreadable_newest_checkpoint_is_moved_aside_and_the_run_ends_bit_ide
                                                                                      monkeypatch, capsys):
     spec = spec_factory(steps=60, seeds=2)
     full = lab.open(run_sweep(spec, tmp_path / "full", progress=False))
-    _interrupted_run(spec, tmp_path / "run", monkeypatch)
+    interrupted_run(spec, tmp_path / "run", monkeypatch)
     saved = lab.open(tmp_path / "run").steps
     _corrupt(tmp_path / "run" / "group_000" / "checkpoints" / str(saved[-1]))
     capsys.readouterr()

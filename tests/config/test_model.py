@@ -11,6 +11,7 @@ from lab.config import ModelConfig, Spec, SpecError
 from lab.config.choices import BLOCKS
 from lab.initializer_text import INITIALIZERS
 from lab.sweeps import load_spec, spec_from_dict
+from tests.helpers import toml_of
 
 SIZES = ("d_embed", "width", "depth", "n_layers", "d_model", "n_heads", "d_head", "d_mlp")
 PARITY = {"name": "parity", "n_bits": 8, "k": 3, "n_train": 100, "n_test": 100}
@@ -25,20 +26,6 @@ ROUND_TRIPS = {
                       "width": 64, "depth": 3, "bias": False, "tie_embed": True, "activation": "quadratic"}},
     "parity_mlp": {"task": PARITY, "model": {"kind": "mlp", "bias_input": True, "single_logit": True}},
 }
-
-
-def _toml(d: dict) -> str:
-    """A spec dict (Spec.to_dict) written as TOML: top-level keys, then one table per section."""
-    def value(v):
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
-        return json.dumps(v)
-
-    lines = [f"{k} = {value(v)}" for k, v in d.items() if not isinstance(v, dict)]
-    for section, table in d.items():
-        if isinstance(table, dict):
-            lines += [f"[{section}]", *(f"{k} = {value(v)}" for k, v in table.items())]
-    return "\n".join(lines) + "\n"
 
 
 def test_the_defaults_are_nanda_et_al_2023s_one_layer_transformer():
@@ -139,7 +126,7 @@ def test_a_spec_round_trips_through_to_dict_and_json(case):
 def test_a_spec_round_trips_through_a_toml_file(case, tmp_path):
     spec = spec_from_dict(ROUND_TRIPS[case], name=case)
     path = tmp_path / "spec.toml"
-    path.write_text(_toml(spec.to_dict()))
+    path.write_text(toml_of(spec.to_dict()))
     assert load_spec(path) == spec
 
 

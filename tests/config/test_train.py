@@ -9,6 +9,7 @@ import pytest
 
 from lab.config import SpecError, TrainConfig
 from lab.sweeps import load_spec, spec_from_dict
+from tests.helpers import toml_of
 
 # specs that together set every train field away from its default
 ROUND_TRIPS = {
@@ -21,20 +22,6 @@ ROUND_TRIPS = {
     "grokfast": {"grad_filter": "grokfast_ma", "grokfast_alpha": 0.9, "grokfast_lambda": 5.0, "grokfast_window": 50,
                  "orthogonal_grad": True, "retire_after": 3, "retire_rule": "decided", "retire_loss": 1e-2},
 }
-
-
-def _toml(d: dict) -> str:
-    """A spec dict (Spec.to_dict) written as TOML: top-level keys, then one table per section."""
-    def value(v):
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
-        return json.dumps(v)
-
-    lines = [f"{k} = {value(v)}" for k, v in d.items() if not isinstance(v, dict)]
-    for section, table in d.items():
-        if isinstance(table, dict):
-            lines += [f"[{section}]", *(f"{k} = {value(v)}" for k, v in table.items())]
-    return "\n".join(lines) + "\n"
 
 
 def test_the_defaults_validate_and_grokfast_amplifies_by_the_ema_default():
@@ -133,6 +120,6 @@ def test_a_spec_round_trips_through_to_dict_and_json(case):
 def test_a_spec_round_trips_through_a_toml_file(case, tmp_path):
     spec = spec_from_dict({"train": ROUND_TRIPS[case]}, name=case)
     path = tmp_path / "spec.toml"
-    path.write_text(_toml(spec.to_dict()))
+    path.write_text(toml_of(spec.to_dict()))
     assert load_spec(path) == spec
 

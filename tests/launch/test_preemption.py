@@ -11,25 +11,12 @@ import numpy as np
 import pytest
 
 import lab
-from lab.checkpoints import layout
-from lab.checkpoints.orbax_io import CheckpointStore
 from lab.cli import main
 from lab.errors import Preempted
 from lab.launch.runner import run_sweep
-from tests.helpers import stop_after, tiny_spec
+from tests.helpers import resume_spec, resume_steps, stop_after
 
 COLUMNS = ["step", "model", "train_loss", "train_acc", "test_loss", "test_acc", "weight_norm"]
-
-
-def _spec(resume_every: float):
-    # 60 steps in chunks of 10, analysis checkpoints at 0, 10, 20 and 60: a kill at 45 would lose 25 steps
-    return tiny_spec(steps=60, seeds=2, batch_size=16, resume_every=resume_every,
-                     axes=[("train.weight_decay", (0.0, 1.0))])
-
-
-def _resume_steps(run_dir) -> list[int]:
-    path = layout.group_dir(run_dir, 0) / layout.RESUME_DIR
-    return CheckpointStore(path, read_only=True).steps() if path.is_dir() else []
 
 
 def _same_as(full, resumed) -> None:
@@ -41,7 +28,7 @@ def _same_as(full, resumed) -> None:
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory):
-    return lab.open(run_sweep(_spec(0.0), tmp_path_factory.mktemp("full") / "run", progress=False))
+    return lab.open(run_sweep(resume_spec(0.0), tmp_path_factory.mktemp("full") / "run", progress=False))
 
 
 def test_sigterm_saves_at_the_end_of_the_chunk_stops_and_resumes_bit_identical(full, tmp_path, monkeypatch, capsys):
@@ -50,11 +37,11 @@ def test_sigterm_saves_at_the_end_of_the_chunk_stops_and_resumes_bit_identical(f
     previous = signal.getsignal(signal.SIGTERM)
     # the signal comes while step 30's chunk is handled, after the next chunk (to 40) was started: it saves there
     with pytest.raises(Preempted, match="stopped on SIGTERM: group 1 saved at step 40 of 60; run the same command"):
-        run_sweep(_spec(0.0), run_dir, progress=False)  # no interval: the signal alone makes the save
+        run_sweep(resume_spec(0.0), run_dir, progress=False)  # no interval: the signal alone makes the save
     assert signal.getsignal(signal.SIGTERM) is previous  # the handler is the sweep's only while it runs
-    assert _resume_steps(run_dir) == [40]
+    assert resume_steps(run_dir) == [40]
     monkeypatch.undo()
-    _same_as(full, lab.open(run_sweep(_spec(0.0), run_dir, progress=False)))
+    _same_as(full, lab.open(run_sweep(resume_spec(0.0), run_dir, progress=False)))
 
 
 def test_the_cli_says_it_was_preempted_in_one_line_and_exits_143(tmp_path, monkeypatch, capsys):

@@ -16,9 +16,15 @@ import pytest
 import lab
 from lab.checkpoints import layout
 from lab.checkpoints.orbax_io import CheckpointStore
-from lab.launch import runner
 from lab.launch.runner import checkpoint_steps, run_sweep
-from tests.helpers import ROOT, assert_same_run, stop_after, tiny_spec
+from tests.helpers import (
+    ROOT,
+    assert_same_run,
+    interrupted_run,
+    resume_spec,
+    resume_steps,
+    stop_after,
+)
 
 
 def _rolling(run_dir: Path) -> list[int]:
@@ -30,29 +36,9 @@ def _rolling(run_dir: Path) -> list[int]:
         return []
 
 
-def _spec(resume_every: float):
-    # 60 steps in chunks of 10, analysis checkpoints at 0, 10, 20 and 60: a kill at 45 would lose 25 steps
-    return tiny_spec(steps=60, seeds=2, batch_size=16, resume_every=resume_every,
-                     axes=[("train.weight_decay", (0.0, 1.0))])
-
-
-def _resume_steps(run_dir) -> list[int]:
-    path = layout.group_dir(run_dir, 0) / layout.RESUME_DIR
-    return CheckpointStore(path, read_only=True).steps() if path.is_dir() else []
-
-
 @pytest.fixture(scope="module")
 def full(tmp_path_factory):
-    return lab.open(run_sweep(_spec(0.0), tmp_path_factory.mktemp("full") / "run", progress=False))
-
-
-def _interrupted_run(spec, run_dir: Path, monkeypatch, after_chunks: int = 4) -> None:
-    """Run a sweep that is interrupted (KeyboardInterrupt) after after_chunks chunks of steps."""
-    real = runner.run_chunks
-    stop_after(monkeypatch, after_chunks)
-    with pytest.raises(KeyboardInterrupt):
-        run_sweep(spec, run_dir, progress=False)
-    monkeypatch.setattr(runner, "run_chunks", real)
+    return lab.open(run_sweep(resume_spec(0.0), tmp_path_factory.mktemp("full") / "run", progress=False))
 
 
 @pytest.mark.parametrize("train", [{"grad_filter": "grokfast_ma", "grokfast_window": 4},
@@ -121,16 +107,16 @@ def test_sigkills_at_random_moments_and_inside_saves_resume_bit_identical(fault_
 
 
 def test_a_kill_loses_at_most_the_interval_and_the_resume_is_bit_identical(full, tmp_path, monkeypatch):
-    assert checkpoint_steps(_spec(0.0).train) == [0, 10, 20, 60]
+    assert checkpoint_steps(resume_spec(0.0).train) == [0, 10, 20, 60]
     run_dir = tmp_path / "run"
 
     stop_after(monkeypatch, 4)  # a kill once the chunk ending at step 40 was handled
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(_spec(1e-9), run_dir, progress=False)  # an interval shorter than a chunk: a resume point each
+        run_sweep(resume_spec(1e-9), run_dir, progress=False)  # an interval shorter than a chunk: a resume point each
     assert lab.open(run_dir).steps == [0, 10, 20]
-    assert _resume_steps(run_dir) == [40]  # one rolling checkpoint, the newest: the kill lost nothing done
+    assert resume_steps(run_dir) == [40]  # one rolling checkpoint, the newest: the kill lost nothing done
     monkeypatch.undo()
-    resumed = lab.open(run_sweep(_spec(1e-9), run_dir, progress=False))
+    resumed = lab.open(run_sweep(resume_spec(1e-9), run_dir, progress=False))
     assert_same_run(full, resumed)
     assert not (layout.group_dir(run_dir, 0) / layout.RESUME_DIR).exists()  # removed once the group is done
 
@@ -139,10 +125,10 @@ def test_the_resume_interval_is_not_part_of_the_runs_identity(full, tmp_path, mo
     run_dir = tmp_path / "run"
     stop_after(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(_spec(1e-9), run_dir, progress=False)
+        run_sweep(resume_spec(1e-9), run_dir, progress=False)
     monkeypatch.undo()
-    assert _resume_steps(run_dir) == [30]
-    assert_same_run(full, lab.open(run_sweep(_spec(600.0), run_dir, progress=False)))  # another interval: same run
+    assert resume_steps(run_dir) == [30]
+    assert_same_run(full, lab.open(run_sweep(resume_spec(600.0), run_dir, progress=False)))  # another interval: same run
 
 
 def test_checkpoint_schedule_is_log_spaced():
@@ -158,7 +144,7 @@ def test_checkpoint_schedule_is_log_spaced():
 def test_resumed_run_equals_uninterrupted_run(spec_factory, tmp_path, monkeypatch, dtype):
     spec = spec_factory(steps=60, axes=[("train.weight_decay", (0.0, 1.0))], batch_size=16, dtype=dtype)
     full = lab.open(run_sweep(spec, tmp_path / "full", progress=False))
-    _interrupted_run(spec, tmp_path / "resumed", monkeypatch)  # at step 50: a resume has 40 steps to redo
+    interrupted_run(spec, tmp_path / "resumed", monkeypatch)  # at step 50: a resume has 40 steps to redo
     partial_steps = lab.open(tmp_path / "resumed").steps
     assert 0 < partial_steps[-1] < spec.train.steps  # it really stopped part-way
     resumed = lab.open(run_sweep(spec, tmp_path / "resumed", progress=False))

@@ -13,9 +13,8 @@ import pytest
 
 from lab import models, references
 from lab.config import ModelConfig, SpecError, TaskConfig
-from lab.sweeps import expand, hparams_of, load_spec, spec_from_dict
-from lab.train import step
-from tests.helpers import ROOT
+from lab.sweeps import load_spec, spec_from_dict
+from tests.helpers import SWEEPS, first_models
 
 TASK = TaskConfig(p=97)
 TRUNC_STD = 0.87962566103423978  # the std of a standard normal truncated to [-2, 2]
@@ -29,22 +28,6 @@ def _init(seed: int = 0, **model) -> dict:
 def _stats(w) -> tuple[float, float, float]:
     w = np.asarray(w, np.float64)
     return float(w.mean()), float(w.std()), float(np.abs(w).max())
-
-
-SWEEPS = ROOT / "sweeps"
-
-
-def _first_models(spec, n: int):
-    """Initial states, data and metrics of the first n models of a spec's first group."""
-    group = expand(spec)[0]
-    out = []
-    with step.precision_scope(spec):
-        for row in group.numbers[:n]:
-            hp = jax.tree.map(lambda v: v[0], hparams_of(spec, [row]))
-            state = jax.jit(lambda h: step.init_state(spec, h))(hp)
-            data = step.make_data(spec, hp, group.n_train_max())
-            out.append((state, data, {k: float(v) for k, v in step.evaluate(spec, state.params, data).items()}))
-    return out
 
 
 def test_lab_preset_is_the_original_scheme_bit_for_bit():
@@ -137,7 +120,7 @@ def test_init_scale_still_multiplies_every_preset():
 def test_main_model_starts_at_the_explorables_norm_and_loss():
     spec = load_spec(SWEEPS / "pair_modadd.toml")
     page = references.load("pair_modadd_seeds")
-    first = _first_models(spec, 8)
+    first = first_models(spec, 8)
     norms = [m["weight_norm"] for _, _, m in first]
     assert abs(np.mean(norms) - 37.39) < 0.4  # the notebook's logged run: 37.39 (the old N(0, 1) embedding: 184)
     for state, data, m in first:

@@ -13,10 +13,9 @@ import pytest
 
 from lab import models, tasks
 from lab.config import ModelConfig, Spec, TaskConfig
-from lab.sweeps import expand, hparams_of, load_spec
-from lab.train import step
+from lab.sweeps import expand, load_spec
 from lab.train.step import answer_loss
-from tests.helpers import ROOT
+from tests.helpers import SWEEPS, first_models
 
 NANDA = ModelConfig()  # defaults are Nanda et al.'s one-layer transformer
 P113 = TaskConfig(p=113)
@@ -49,22 +48,6 @@ def _reference_transformer(params, tokens_BxL, n_layers=1, layer_norm=False):
     if layer_norm:
         final = _layer_norm(final[:, None], params["ln_final"])[:, 0]
     return final @ params["W_U"]
-
-
-SWEEPS = ROOT / "sweeps"
-
-
-def _first_models(spec, n: int):
-    """Initial states, data and metrics of the first n models of a spec's first group."""
-    group = expand(spec)[0]
-    out = []
-    with step.precision_scope(spec):
-        for row in group.numbers[:n]:
-            hp = jax.tree.map(lambda v: v[0], hparams_of(spec, [row]))
-            state = jax.jit(lambda h: step.init_state(spec, h))(hp)
-            data = step.make_data(spec, hp, group.n_train_max())
-            out.append((state, data, {k: float(v) for k, v in step.evaluate(spec, state.params, data).items()}))
-    return out
 
 
 SMALL = {"d_model": 16, "n_heads": 2, "d_head": 8, "d_mlp": 32}
@@ -251,7 +234,7 @@ def test_circle_unit_columns_and_its_tied_readout():
 def test_parity_model_is_the_pages():
     spec = load_spec(SWEEPS / "pair_parity.toml")
     assert sum(g.size for g in expand(spec)) == 1125 and len(expand(spec)) == 25
-    (state, data, m), = _first_models(spec, 1)
+    (state, data, m), = first_models(spec, 1)
     x = np.asarray(data.x_train)
     assert set(np.unique(x)) == {0.0, 1.0}  # 1s and 0s
     np.testing.assert_array_equal(np.asarray(data.y_train), x[:, :3].sum(1) % 2)

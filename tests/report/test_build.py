@@ -7,16 +7,13 @@ import dataclasses
 import re
 import shutil
 
-import matplotlib.image
 import pytest
 from playwright.sync_api import sync_playwright
 
 from lab.cli import main
 from lab.launch.runner import run_sweep
 from lab.report import FIGURES
-from tests.helpers import tiny_spec
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+from tests.helpers import PNG_MAGIC, check_report_figures, run_report, tiny_spec
 
 
 @pytest.fixture(scope="module")
@@ -30,28 +27,6 @@ def one_axis_run(tmp_path_factory):
     spec = tiny_spec(seeds=2, axes=[("train.weight_decay", (0.0, 1.0))])
     spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, depth=2))  # two hidden layers
     return run_sweep(spec, tmp_path_factory.mktemp("one") / "r", progress=False)
-
-
-def _report(run_dir, capsys, *extra: str) -> tuple[str, list[str]]:
-    """Run `lab report`, check it printed the index path, and return index.md and the figures it shows."""
-    assert main(["report", str(run_dir), *extra]) == 0
-    index = run_dir / "report" / "index.md"
-    assert capsys.readouterr().out.strip() == str(index)
-    text = index.read_text()
-    return text, re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-
-
-def _check_figures(run_dir, shown: list[str]) -> None:
-    """index.md and index.html show exactly the PNGs that exist, and each is a real, non-trivial image."""
-    on_disk = sorted(p.name for p in (run_dir / "report").glob("*.png"))
-    assert sorted(shown) == on_disk
-    page = (run_dir / "report" / "index.html").read_text()
-    assert page.startswith("<!doctype html>") and re.findall(r"<img src='([^']+)'", page) == shown
-    for name in shown:
-        path = run_dir / "report" / name
-        assert path.read_bytes()[:8] == PNG_MAGIC, name
-        assert path.stat().st_size > 5_000, name
-        assert matplotlib.image.imread(path).ndim == 3, name
 
 
 # The flags a closed network needs (no background connections) and a root user (no sandbox).
@@ -85,10 +60,10 @@ def _loaded(browser, page_path) -> list[tuple[str, bool]]:
 
 
 def test_report_of_a_two_axis_run_draws_every_figure(two_axis_run, capsys):
-    text, shown = _report(two_axis_run, capsys)
+    text, shown = run_report(two_axis_run, capsys)
     # A modular x+y task over two swept axes: every figure applies but the sparse-parity, skills and reference ones.
     assert shown == [f for f in FIGURES if f not in ("parity_pruning.png", "skills.png", "reference.png")]
-    _check_figures(two_axis_run, shown)
+    check_report_figures(two_axis_run, shown)
     assert text.startswith("# Report: tiny")
     assert "modular arithmetic x+y mod 11" in text and "8 models = 4 setting(s) x 2 seed(s)" in text
     assert "step_generalized" in text  # the settings table
@@ -105,13 +80,13 @@ def test_report_of_a_two_axis_run_draws_every_figure(two_axis_run, capsys):
 def test_one_axis_run_gets_no_phase_diagram_and_says_why(one_axis_run, capsys):
     (one_axis_run / "report").mkdir(exist_ok=True)
     (one_axis_run / "report" / "phase_diagram.png").write_bytes(PNG_MAGIC)  # stale: must not survive
-    text, shown = _report(one_axis_run, capsys, "--model", "1")
+    text, shown = run_report(one_axis_run, capsys, "--model", "1")
     assert "phase_diagram.png" not in shown
     assert not (one_axis_run / "report" / "phase_diagram.png").exists()
     assert re.search(r"Not drawn \(`phase_diagram.png`\): .*1 swept axis .*needs two \(or three", text)
     assert "model 1 (weight_decay=0.0, seed=1): chosen with --model" in text
     assert re.search(r"Per hidden layer \(the others untouched\): layer 0 \d+ \(.*\), layer 1 \d+", text)
-    _check_figures(one_axis_run, shown)
+    check_report_figures(one_axis_run, shown)
 
 
 def test_a_folder_that_is_not_a_run_is_a_one_line_error(tmp_path, capsys, one_axis_run):

@@ -3,42 +3,13 @@ matplotlib's backend alone."""
 
 from __future__ import annotations
 
-import re
-
-import matplotlib.image
-
 from lab.cli import main
 from lab.launch.runner import run_sweep
 from lab.sweeps.spec import spec_from_dict
-from tests.helpers import ROOT
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _report(run_dir, capsys, *extra: str) -> tuple[str, list[str]]:
-    """Run `lab report`, check it printed the index path, and return index.md and the figures it shows."""
-    assert main(["report", str(run_dir), *extra]) == 0
-    index = run_dir / "report" / "index.md"
-    assert capsys.readouterr().out.strip() == str(index)
-    text = index.read_text()
-    return text, re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-
-
-def _check_figures(run_dir, shown: list[str]) -> None:
-    """index.md and index.html show exactly the PNGs that exist, and each is a real, non-trivial image."""
-    on_disk = sorted(p.name for p in (run_dir / "report").glob("*.png"))
-    assert sorted(shown) == on_disk
-    page = (run_dir / "report" / "index.html").read_text()
-    assert page.startswith("<!doctype html>") and re.findall(r"<img src='([^']+)'", page) == shown
-    for name in shown:
-        path = run_dir / "report" / name
-        assert path.read_bytes()[:8] == PNG_MAGIC, name
-        assert path.stat().st_size > 5_000, name
-        assert matplotlib.image.imread(path).ndim == 3, name
+from tests.helpers import ROOT, check_report_figures, run_report
 
 
 def test_report_of_a_variant_sweep_plots_steps_to_generalize_per_variant(tmp_path, capsys):
-    from lab.cli import main
 
     raw = {"task": {"p": 11, "train_frac": 0.5}, "model": {"kind": "mlp", "d_embed": 8, "width": 16},
            "train": {"steps": 40, "log_every": 10, "checkpoints": 3, "lr": 1e-2},
@@ -59,8 +30,8 @@ def test_sparse_parity_run_gets_its_own_figure_and_no_fourier_ones(tmp_path, cap
                 model=ModelConfig(kind="mlp", width=16), train=TrainConfig(steps=40, log_every=10, checkpoints=3),
                 sweep=SweepConfig(seeds=2))
     run_dir = run_sweep(spec, tmp_path / "parity", progress=False)
-    text, shown = _report(run_dir, capsys)
-    _check_figures(run_dir, shown)
+    text, shown = run_report(run_dir, capsys)
+    check_report_figures(run_dir, shown)
     assert "parity_pruning.png" in shown and "fourier_spectrum.png" not in shown
     assert "not modular arithmetic" in text
     assert "universality.png" in shown and "families of the first seed's neurons (bits read)" in text

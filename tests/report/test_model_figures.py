@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import matplotlib.colors
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import pytest
 from matplotlib.figure import Figure
 
 from lab.report import model_figures
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    """Every figure a test opens is closed after it."""
-    before = set(plt.get_fignums())
-    yield
-    for number in set(plt.get_fignums()) - before:
-        plt.close(number)
-
-
-def _lines(ax) -> dict:
-    """An axes' lines by label."""
-    return {line.get_label(): line for line in ax.get_lines()}
+from tests.helpers import lines_by_label
 
 
 def _same_color(a, b) -> bool:
@@ -87,15 +72,15 @@ def _progress_table() -> pd.DataFrame:
 def test_progress_measures_draw_the_four_losses_and_the_cleanup_after_step_zero():
     fig = model_figures.plot_progress_measures(_progress_table(), [3, 4], title="tiny, model 1")
     ax_loss, ax_gini, ax_sq = fig.axes
-    losses = _lines(ax_loss)
+    losses = lines_by_label(ax_loss)
     assert len(losses) == 4 and {"train loss", "test loss"} <= set(losses)
     assert any(label.startswith("restricted loss") for label in losses)
     assert any(label.startswith("excluded loss") for label in losses)
     for line in losses.values():
         np.testing.assert_array_equal(line.get_xdata(), [10, 100, 1000])  # step 0 has no place on a log axis
     np.testing.assert_allclose(losses["train loss"].get_ydata(), [1.0, 1e-12, 1e-12])  # zero losses stay drawable
-    np.testing.assert_allclose(_lines(ax_gini)["Gini of embedding Fourier norms"].get_ydata(), [0.2, 0.5, 0.8])
-    np.testing.assert_allclose(_lines(ax_sq)["sum of squared weights"].get_ydata(), [60.0, 30.0, 10.0])
+    np.testing.assert_allclose(lines_by_label(ax_gini)["Gini of embedding Fourier norms"].get_ydata(), [0.2, 0.5, 0.8])
+    np.testing.assert_allclose(lines_by_label(ax_sq)["sum of squared weights"].get_ydata(), [60.0, 30.0, 10.0])
     assert "key frequencies 3, 4" in ax_loss.get_title()
     assert ax_loss.get_xscale() == "log" and ax_loss.get_yscale() == "log"
     assert fig.get_suptitle().startswith("tiny, model 1: progress measures")
@@ -104,10 +89,10 @@ def test_progress_measures_draw_the_four_losses_and_the_cleanup_after_step_zero(
 def test_progress_measures_mark_the_generalization_step_only_when_there_is_one():
     fig = model_figures.plot_progress_measures(_progress_table(), [3], title="t", generalized_step=300.0)
     for ax in fig.axes[:2]:
-        mark = _lines(ax)["test acc >= 0.95 (step 300)"]
+        mark = lines_by_label(ax)["test acc >= 0.95 (step 300)"]
         assert list(mark.get_xdata()) == [300.0, 300.0]
     never = model_figures.plot_progress_measures(_progress_table(), [3], title="t")
-    assert not any("test acc" in label for ax in never.axes for label in _lines(ax))
+    assert not any("test acc" in label for ax in never.axes for label in lines_by_label(ax))
 
 
 def test_trajectory_pca_draws_each_model_with_its_start_and_end_coloured_by_label():
@@ -144,15 +129,15 @@ def test_parity_pruning_draws_the_relevant_share_against_the_uniform_one():
     fig = model_figures.plot_parity_pruning([0, 10, 20, 40], [0.1, 0.2, 0.5, 0.9], _parity_metrics(), bump, k=2,
                                             n_bits=8, title="parity, model 0")
     ax_share, ax_loss, ax_acc = fig.axes
-    share = _lines(ax_share)
+    share = lines_by_label(ax_share)
     relevant = share["share of squared weight on the 2 relevant bits"]
     np.testing.assert_array_equal(relevant.get_xdata(), [10, 20, 40])
     np.testing.assert_allclose(relevant.get_ydata(), [0.2, 0.5, 0.9])
     np.testing.assert_allclose(share["uniform share (2/8)"].get_ydata(), [0.25, 0.25])
-    loss = _lines(ax_loss)
+    loss = lines_by_label(ax_loss)
     np.testing.assert_array_equal(loss["train loss"].get_xdata(), [10, 20, 40])  # sorted, step 0 left out
     np.testing.assert_allclose(loss["train loss"].get_ydata(), [0.6, 0.8, 0.05])
-    np.testing.assert_allclose(_lines(ax_acc)["test accuracy"].get_ydata(), [0.5, 0.6, 1.0])
+    np.testing.assert_allclose(lines_by_label(ax_acc)["test accuracy"].get_ydata(), [0.5, 0.6, 1.0])
     assert list(loss["train loss bump x1.30 (step 20)"].get_xdata()) == [20.0, 20.0]
     assert "test acc >= 0.95 (step 40)" in share and "test acc >= 0.95 (step 40)" in loss
     assert fig.get_suptitle().startswith("parity, model 0: sparse parity")
@@ -162,6 +147,6 @@ def test_parity_pruning_marks_no_bump_and_no_generalization_when_there_were_none
     bump = {"generalized_step": np.nan, "bump_step": 20.0, "bump_ratio": 1.0}
     fig = model_figures.plot_parity_pruning([0, 10, 20, 40], [0.1, 0.2, 0.2, 0.2], _parity_metrics(), bump, k=3,
                                             n_bits=12, title="t")
-    labels = [label for ax in fig.axes for label in _lines(ax)]
+    labels = [label for ax in fig.axes for label in lines_by_label(ax)]
     assert not any("bump" in label or "test acc >=" in label for label in labels)
     assert "uniform share (3/12)" in labels

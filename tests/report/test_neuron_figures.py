@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,20 +9,7 @@ from matplotlib.collections import PolyCollection
 
 from lab.analysis.heuristics import FAMILIES
 from lab.report import neuron_figures
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    """Every figure a test opens is closed after it."""
-    before = set(plt.get_fignums())
-    yield
-    for number in set(plt.get_fignums()) - before:
-        plt.close(number)
-
-
-def _lines(ax) -> dict:
-    """An axes' lines by label."""
-    return {line.get_label(): line for line in ax.get_lines()}
+from tests.helpers import lines_by_label
 
 
 def _family_table() -> pd.DataFrame:
@@ -43,7 +29,7 @@ def test_universality_draws_neurons_against_the_baseline_and_the_twelve_largest_
                                            "dominant frequency", title="tiny: 2 seeds")
     ax, ax_f = fig.axes
     assert len(ax.patches) == 40 + 1  # the baseline's 40 bars and the neurons' outline
-    assert list(_lines(ax)["baseline percentile (0.65)"].get_xdata()) == [0.65, 0.65]
+    assert list(lines_by_label(ax)["baseline percentile (0.65)"].get_xdata()) == [0.65, 0.65]
     assert ax.get_title() == "12.5% universal (above the line); 6.2% with excess > 0.5"
     all_bars, universal_bars = ax_f.containers
     assert all_bars.get_label() == "all neurons" and universal_bars.get_label() == "universal"
@@ -89,7 +75,7 @@ def test_ablation_curves_draw_each_ranking_beside_random_neurons_and_the_suffici
               "top heuristic score": _curve([0.95, 0.9, 0.8, 0.5, 0.1], k)}
     fig = neuron_figures.plot_ablation_curves(curves, 0.97, 16, (3, 0.88), title="tiny, model 1, step 40")
     ax = fig.axes[0]
-    lines = _lines(ax)
+    lines = lines_by_label(ax)
     for name, table in curves.items():
         np.testing.assert_array_equal(lines[name].get_xdata(), k)
         np.testing.assert_allclose(lines[name].get_ydata(), table.accuracy)
@@ -102,7 +88,7 @@ def test_ablation_curves_draw_each_ranking_beside_random_neurons_and_the_suffici
         "random neurons (5-95%)", "random neurons (mean)", "top patching effect", "top heuristic score", "no ablation",
         "all but the smallest sufficient set (3 neurons, accuracy 0.88)"}
     unmarked = neuron_figures.plot_ablation_curves(curves, 0.97, 16, None, title="t")
-    assert not any("sufficient" in label for label in _lines(unmarked.axes[0]))
+    assert not any("sufficient" in label for label in lines_by_label(unmarked.axes[0]))
 
 
 def _emergence_inputs(shares: dict[str, list[float]]):
@@ -122,10 +108,10 @@ def test_heuristic_emergence_stacks_only_the_families_that_appear_and_the_ablati
     ax, ax_b, twin = fig.axes
     stacks = [c for c in ax.collections if isinstance(c, PolyCollection)]
     assert [c.get_label() for c in stacks] == ["operand range", "periodic"]  # in FAMILIES order, zero ones left out
-    accuracy = _lines(twin)
+    accuracy = lines_by_label(twin)
     np.testing.assert_allclose(accuracy["test accuracy"].get_ydata(), own.test_acc)
     np.testing.assert_allclose(accuracy["train accuracy"].get_ydata(), own.train_acc)
-    right = _lines(ax_b)
+    right = lines_by_label(ax_b)
     np.testing.assert_allclose(right["no ablation"].get_ydata(), ablation.plain_accuracy)
     np.testing.assert_allclose(right["2 final top-heuristic neurons ablated"].get_ydata(), ablation.accuracy)
     np.testing.assert_allclose(right["2 random neurons (mean)"].get_ydata(), ablation["mean"])

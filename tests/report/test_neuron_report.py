@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
@@ -13,24 +12,12 @@ from lab.report import neuron_report, neurons
 from lab.report.build import FIGURES
 from lab.report.context import Report
 from lab.report.skip import Skip
+from tests.helpers import lines_by_label
 
 
 @pytest.fixture(scope="module")
 def report(lr_run):
     return Report(lr_run.path)
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    """Every figure a test opens is closed after it."""
-    before = set(plt.get_fignums())
-    yield
-    for number in set(plt.get_fignums()) - before:
-        plt.close(number)
-
-
-def _lines(ax) -> dict:
-    return {line.get_label(): line for line in ax.get_lines()}
 
 
 def test_the_four_neuron_figures_are_registered_in_index_order():
@@ -51,7 +38,7 @@ def test_universality_compares_the_representative_model_with_its_seed_sibling(re
     ax, ax_f = fig.axes
     assert ax.get_title().startswith(f"{out['fraction_universal']:.1%} universal")
     assert f"universal ({out['fraction_universal']:.1%};" in caption and "over 2 seeds" in caption
-    assert list(_lines(ax)[f"baseline percentile ({out['threshold']:.2f})"].get_xdata()) == [out["threshold"]] * 2
+    assert list(lines_by_label(ax)[f"baseline percentile ({out['threshold']:.2f})"].get_xdata()) == [out["threshold"]] * 2
     all_bars, universal_bars = ax_f.containers
     width = report.spec.model.width
     assert sum(b.get_height() for b in all_bars) == width  # every neuron of the first seed in one family
@@ -91,7 +78,7 @@ def test_ablation_curves_rank_neurons_two_ways_against_the_plain_accuracy(lr_run
     _, x, y = report.neuron_inputs()
     width = report.spec.model.width
     plain = float(np.mean(lr_run.model(report.model).apply(x).argmax(axis=-1) == y))
-    lines = _lines(fig.axes[0])
+    lines = lines_by_label(fig.axes[0])
     assert lines["no ablation"].get_ydata()[0] == pytest.approx(plain)
     for name in ("top patching effect", "top heuristic score", "random neurons (mean)"):
         k = list(lines[name].get_xdata())
@@ -107,12 +94,12 @@ def test_heuristic_emergence_follows_every_saved_step(lr_run, report):
     fig, caption = neuron_report.heuristic_emergence(report)
     ax, ax_b, twin = fig.axes
     steps = report.run.steps
-    right = _lines(ax_b)
+    right = lines_by_label(ax_b)
     n_top = max(1, report.spec.model.width // 10)
     for label in ("no ablation", f"{n_top} final top-heuristic neurons ablated", f"{n_top} random neurons (mean)"):
         assert list(right[label].get_xdata()) == steps
     own = report.metrics[report.metrics.model == report.model].sort_values("step")
-    np.testing.assert_allclose(_lines(twin)["test accuracy"].get_ydata(), own.test_acc)
+    np.testing.assert_allclose(lines_by_label(twin)["test accuracy"].get_ydata(), own.test_acc)
     assert f"mean-ablating the {n_top} neurons (10%)" in caption
     assert fig.get_suptitle() == f"{report.spec.name}, {report.label}"
 

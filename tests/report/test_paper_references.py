@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from lab.cli import main
 from lab.launch.runner import run_sweep
-from tests.helpers import tiny_spec
-
-
-def _report(run_dir, capsys, *extra: str) -> tuple[str, list[str]]:
-    """Run `lab report`, check it printed the index path, and return index.md and the figures it shows."""
-    assert main(["report", str(run_dir), *extra]) == 0
-    index = run_dir / "report" / "index.md"
-    assert capsys.readouterr().out.strip() == str(index)
-    text = index.read_text()
-    return text, re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+from tests.helpers import run_report, tiny_spec
 
 
 def test_a_run_is_held_against_a_papers_numbers_with_both_values_on_each_line(tmp_path, capsys):
@@ -24,7 +14,7 @@ def test_a_run_is_held_against_a_papers_numbers_with_both_values_on_each_line(tm
     spec = dataclasses.replace(spec, sweep=dataclasses.replace(spec.sweep, variants=(
         ("baseline", (("train.weight_decay", 0.0),)), ("grokfast_ema", (("train.grad_filter", "grokfast_ema"),)))))
     run_dir = run_sweep(spec, tmp_path / "gf", progress=False)
-    text, shown = _report(run_dir, capsys, "--reference", "grokfast")
+    text, shown = run_report(run_dir, capsys, "--reference", "grokfast")
     assert "reference.png" in shown
     lines = [line for line in text.splitlines() if "95% test accuracy at step" in line]
     assert len(lines) == 2 and "(paper 39,890)" in lines[0] + lines[1] and "(paper 910)" in lines[0] + lines[1]
@@ -40,6 +30,6 @@ def test_the_quantization_model_comparison_fits_exponents_of_the_zipf_weighted_l
                 train=TrainConfig(batch_size=64, steps=600, log_every=100, checkpoints=2, lr=3e-3, weight_decay=0.0),
                 sweep=SweepConfig(axes=(("model.width", (8, 16, 32)),)), name="michaud_tiny", reference="michaud")
     run_dir = run_sweep(spec, tmp_path / "mq", progress=False)
-    text, shown = _report(run_dir, capsys)
+    text, shown = run_report(run_dir, capsys)
     assert "reference.png" in shown and "alpha_N (final Zipf-weighted test loss over 3 widths)" in text
     assert "theory 0.40" in text and "theory 0.29" in text

@@ -3,37 +3,22 @@ train size."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
 from lab import references
-from lab.cli import main
 from lab.launch.runner import run_sweep
 from lab.report.phases import CLASSES, classify, classify_numbers, phase_table
 from lab.sweeps import load_spec
-from tests.helpers import ROOT
+from tests.helpers import SWEEPS, run_report
 
 
 def _curve(train, test) -> pd.DataFrame:
     return pd.DataFrame({"step": np.arange(len(train)) * 100, "train_loss": train, "test_loss": test})
 
 
-def _report(run_dir, capsys, *extra: str) -> tuple[str, list[str]]:
-    """Run `lab report`, check it printed the index path, and return index.md and the figures it shows."""
-    assert main(["report", str(run_dir), *extra]) == 0
-    index = run_dir / "report" / "index.md"
-    assert capsys.readouterr().out.strip() == str(index)
-    text = index.read_text()
-    return text, re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-
-
 def _metrics(train, test) -> pd.DataFrame:
     return pd.DataFrame({"step": np.arange(len(train)) * 100, "train_loss": train, "test_loss": test})
-
-
-SWEEPS = ROOT / "sweeps"
 
 
 def test_the_explorables_phase_rule_on_hand_made_curves():
@@ -84,7 +69,7 @@ def test_a_three_axis_parity_sweep_gets_a_phase_diagram_per_train_size_and_the_p
         "task.n_test=200", "train.steps=200", "train.checkpoints=1", "sweep.seeds=1", "sweep.task.n_train=[100, 150]",
         "sweep.model.width=[8]", "sweep.train.weight_decay=[0.1, 1.0]"])
     run_dir = run_sweep(spec, tmp_path / "parity", progress=False)
-    text, shown = _report(run_dir, capsys)
+    text, shown = run_report(run_dir, capsys)
     assert "phase_diagram.png" in shown and "One row per task.n_train." in text
     lines = [line for line in text.splitlines() if line.startswith("- weight decay")]
     assert [line.split(" (")[0] for line in lines] == ["- weight decay 0.1", "- weight decay 1"]

@@ -10,8 +10,8 @@ import pytest
 from lab.report import build, registry
 from lab.report.context import Report
 from lab.report.skip import Skip
+from tests.helpers import PNG_MAGIC
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NEED_CHECKPOINTS = {"fourier_spectrum.png": "the run has no saved checkpoints",
                     "neuron_frequencies.png": "the run has no saved checkpoints",
                     "progress_measures.png": "the run has no saved checkpoints",

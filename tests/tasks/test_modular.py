@@ -29,6 +29,7 @@ from lab.tasks import (
     modular_size,
     n_train_max,
 )
+from tests.helpers import check_data_dtypes, key_of
 
 
 @pytest.fixture(autouse=True)
@@ -50,23 +51,11 @@ REF = {
 }
 
 
-def _key(seed: int) -> jax.Array:
-    """A PRNG key."""
-    return jax.random.PRNGKey(seed)
-
-
 def _split_rows(d):
     """(train rows, test rows) as sets of tuples, counting only weight-1 rows."""
     tr = {tuple(r) for r, w in zip(np.asarray(d.x_train).tolist(), np.asarray(d.w_train)) if w == 1}
     te = {tuple(r) for r, w in zip(np.asarray(d.x_test).tolist(), np.asarray(d.w_test)) if w == 1}
     return tr, te
-
-
-def _check_dtypes(d) -> None:
-    """Labels and task ids are int32, weights float32, and the four train (test) arrays share N."""
-    for y, w, t, x in ((d.y_train, d.w_train, d.t_train, d.x_train), (d.y_test, d.w_test, d.t_test, d.x_test)):
-        assert y.dtype == jnp.int32 and w.dtype == jnp.float32 and t.dtype == jnp.int32
-        assert y.shape[-1] == w.shape[-1] == t.shape[-1] == x.shape[-2]
 
 
 def test_grokfast_data_excludes_y_zero():
@@ -112,9 +101,9 @@ def test_split_disjoint_and_covering(op, frac):
     cfg = TaskConfig(op=op, p=P, train_frac=frac)
     n_all = modular_size(cfg)
     m = n_train_max(cfg, frac)
-    d = make_modular(cfg, _key(0), frac, m, False)
+    d = make_modular(cfg, key_of(0), frac, m, False)
     assert d.x_train.shape == (m, 2) and d.x_test.shape == (n_all, 2)
-    _check_dtypes(d)
+    check_data_dtypes(d)
     assert int(d.w_train.sum()) == round(frac * n_all)
     tr, te = _split_rows(d)
     assert not tr & te
@@ -128,7 +117,7 @@ def test_split_disjoint_and_covering(op, frac):
 @pytest.mark.parametrize("frac", [0.1, 0.25, 0.37, 0.5, 0.8])
 def test_train_frac_row_count(frac):
     cfg = TaskConfig(p=11)
-    d = make_modular(cfg, _key(1), frac, n_train_max(cfg, 0.8), False)
+    d = make_modular(cfg, key_of(1), frac, n_train_max(cfg, 0.8), False)
     assert int(d.w_train.sum()) == round(frac * 121)
     assert int(d.w_test.sum()) == 121 - round(frac * 121)
 
@@ -136,7 +125,7 @@ def test_train_frac_row_count(frac):
 def test_keys_determine_split():
     cfg = TaskConfig(p=P)
     m = n_train_max(cfg, 0.3)
-    a, b, c = (make_modular(cfg, _key(s), 0.3, m, False) for s in (0, 0, 1))
+    a, b, c = (make_modular(cfg, key_of(s), 0.3, m, False) for s in (0, 0, 1))
     assert all(np.array_equal(u, v) for u, v in zip(a, b))
     assert not np.array_equal(a.x_test, c.x_test)
 
@@ -145,10 +134,10 @@ def test_vmap_matches_unbatched():
     cfg = TaskConfig(p=P)
     fracs = jnp.array([0.2, 0.5, 0.9], jnp.float32)
     m = n_train_max(cfg, 0.9)
-    keys = jax.vmap(_key)(jnp.arange(3))
+    keys = jax.vmap(key_of)(jnp.arange(3))
     f = jax.jit(jax.vmap(partial(make_data, cfg, n_train_max=m, as_tokens=True)))
     batched = f(keys, fracs)
-    _check_dtypes(batched)
+    check_data_dtypes(batched)
     for i in range(3):
         single = make_data(cfg, keys[i], float(fracs[i]), m, True)
         for u, v in zip(batched, single):
@@ -158,7 +147,7 @@ def test_vmap_matches_unbatched():
 
 def test_tokens_end_with_p():
     cfg = TaskConfig(op="x/y", p=P)
-    d = make_data(cfg, _key(0), 0.5, n_train_max(cfg, 0.5), True)
+    d = make_data(cfg, key_of(0), 0.5, n_train_max(cfg, 0.5), True)
     assert d.x_train.shape[1:] == input_shape(cfg, True) == (3,)
     assert d.x_test.dtype == input_dtype(cfg) == jnp.int32
     assert (d.x_test[:, 2] == P).all() and (d.x_train[:, 2] == P).all()

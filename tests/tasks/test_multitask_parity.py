@@ -11,10 +11,7 @@ import pytest
 
 import lab
 from lab.config import (
-    ModelConfig,
-    Spec,
     TaskConfig,
-    TrainConfig,
 )
 from lab.launch.runner import run_sweep
 from lab.tasks import (
@@ -24,29 +21,10 @@ from lab.tasks import (
     task_subsets,
     zipf_probs,
 )
-
-
-def _spec(n_tasks: int, steps: int) -> Spec:
-    return Spec(task=TaskConfig(name="multitask_parity", n_bits=10, k=2, n_tasks=n_tasks, n_train=2000, n_test=301),
-                model=ModelConfig(kind="mlp", width=64),
-                train=TrainConfig(lr=3e-3, weight_decay=0.1, steps=steps, log_every=steps // 2, checkpoints=1),
-                name="skills")
-
-
-def _key(seed: int) -> jax.Array:
-    """A PRNG key."""
-    return jax.random.PRNGKey(seed)
-
-
-def _check_dtypes(d) -> None:
-    """Labels and task ids are int32, weights float32, and the four train (test) arrays share N."""
-    for y, w, t, x in ((d.y_train, d.w_train, d.t_train, d.x_train), (d.y_test, d.w_test, d.t_test, d.x_test)):
-        assert y.dtype == jnp.int32 and w.dtype == jnp.float32 and t.dtype == jnp.int32
-        assert y.shape[-1] == w.shape[-1] == t.shape[-1] == x.shape[-2]
-
+from tests.helpers import check_data_dtypes, key_of, skills_spec
 
 MT = TaskConfig(name="multitask_parity", n_bits=12, k=3, n_tasks=5, n_train=20000, n_test=503, zipf_exponent=1.4)
-MT_KEYS = jax.vmap(_key)(jnp.arange(3))
+MT_KEYS = jax.vmap(key_of)(jnp.arange(3))
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +36,7 @@ def mt_batch():
 def test_a_model_trained_on_a_single_easy_skill_learns_it(tmp_path):
     from lab.report import build_report
 
-    run = lab.open(run_sweep(_spec(n_tasks=1, steps=600), tmp_path / "one", progress=False))
+    run = lab.open(run_sweep(skills_spec(n_tasks=1, steps=600), tmp_path / "one", progress=False))
     last = run.metrics[run.metrics.step == run.metrics.step.max()].iloc[0]
     first = run.metrics[run.metrics.step == 0].iloc[0]
     assert first.test_acc_task_0 < 0.7 and last.test_acc_task_0 > 0.95
@@ -73,7 +51,7 @@ def test_multitask_inputs_and_labels(mt_batch):
     assert all(len(set(s)) == 3 for s in subsets.tolist()) and (subsets < 12).all()
     assert len({tuple(s) for s in subsets.tolist()}) > 1
     d = jax.tree.map(lambda a: a[1], mt_batch)
-    _check_dtypes(d)
+    check_data_dtypes(d)
     for x, y, t in ((d.x_train, d.y_train, d.t_train), (d.x_test, d.y_test, d.t_test)):
         x, y, t = np.asarray(x), np.asarray(y), np.asarray(t)
         assert x.shape[1:] == input_shape(MT, False) == (17,) and x.dtype == np.float32

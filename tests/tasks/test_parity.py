@@ -15,25 +15,14 @@ from lab.tasks import (
     make_data,
     make_parity,
 )
-
-
-def _key(seed: int) -> jax.Array:
-    """A PRNG key."""
-    return jax.random.PRNGKey(seed)
-
-
-def _check_dtypes(d) -> None:
-    """Labels and task ids are int32, weights float32, and the four train (test) arrays share N."""
-    for y, w, t, x in ((d.y_train, d.w_train, d.t_train, d.x_train), (d.y_test, d.w_test, d.t_test, d.x_test)):
-        assert y.dtype == jnp.int32 and w.dtype == jnp.float32 and t.dtype == jnp.int32
-        assert y.shape[-1] == w.shape[-1] == t.shape[-1] == x.shape[-2]
+from tests.helpers import check_data_dtypes, key_of
 
 
 def test_parity_labels_and_disjoint():
     cfg = TaskConfig(name="parity", n_bits=8, k=3, n_train=100, n_test=156)
-    d = make_data(cfg, _key(0), 0.3, 0, False)
+    d = make_data(cfg, key_of(0), 0.3, 0, False)
     assert d.x_train.shape == (100, 8) and d.x_test.shape == (156, 8)
-    _check_dtypes(d)
+    check_data_dtypes(d)
     assert d.x_train.shape[1:] == input_shape(cfg, False) and d.x_train.dtype == input_dtype(cfg)
     for x, y in ((d.x_train, d.y_train), (d.x_test, d.y_test)):
         x = np.asarray(x)
@@ -46,7 +35,7 @@ def test_parity_labels_and_disjoint():
 
 def test_parity_many_bits_and_vmap():
     cfg = TaskConfig(name="parity", n_bits=30, k=4, n_train=50, n_test=60)
-    keys = jax.vmap(_key)(jnp.arange(3))
+    keys = jax.vmap(key_of)(jnp.arange(3))
     d = jax.jit(jax.vmap(partial(make_parity, cfg)))(keys)
     assert d.x_train.shape == (3, 50, 30)
     x = np.asarray(d.x_test[1])

@@ -12,20 +12,11 @@ import pytest
 
 from lab import tasks, train
 from lab.config import (
-    ModelConfig,
-    Spec,
     SpecError,
-    SweepConfig,
-    TaskConfig,
     TrainConfig,
 )
 from lab.train.batches import epoch_rows, train_batch
-
-
-def _parity_spec(name: str, **task) -> Spec:
-    return Spec(task=TaskConfig(name=name, n_bits=12, k=3, n_tasks=4, n_train=64, n_test=64, **task),
-                model=ModelConfig(kind="mlp", width=16),
-                train=TrainConfig(batch_size=32, steps=20, log_every=10), sweep=SweepConfig())
+from tests.helpers import parity_spec
 
 
 def test_epochs_read_every_real_row_once_with_a_smaller_last_batch():
@@ -46,7 +37,7 @@ def test_epochs_read_every_real_row_once_with_a_smaller_last_batch():
 
 @pytest.mark.parametrize("name", ["parity", "multitask_parity"])
 def test_fresh_samples_draw_new_rows_each_step_with_the_tasks_own_labels(name):
-    spec = _parity_spec(name, fresh_samples=True, bits="01")
+    spec = parity_spec(name, fresh_samples=True, bits="01")
     data = tasks.make_data(spec.task, train.data_key(jnp.int32(5)), 1.0, 64, False)
     x0, y0, w0 = train_batch(spec, data, jnp.int32(1), jnp.int32(5), jnp.int32(0))
     x1, _, _ = train_batch(spec, data, jnp.int32(1), jnp.int32(5), jnp.int32(1))
@@ -65,6 +56,6 @@ def test_fresh_samples_draw_new_rows_each_step_with_the_tasks_own_labels(name):
 
 
 def test_fresh_samples_need_a_batch_size():
-    spec = _parity_spec("parity", fresh_samples=True)
+    spec = parity_spec("parity", fresh_samples=True)
     with pytest.raises(SpecError, match="batch_size"):
         dataclasses.replace(spec, train=TrainConfig(batch_size=0)).validate()

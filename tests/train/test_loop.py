@@ -11,39 +11,15 @@ import pytest
 
 import lab
 from lab import models
-from lab.config import ModelConfig, Spec, TaskConfig, TrainConfig
 from lab.launch.runner import run_sweep
-from lab.sweeps import expand, hparams_of, load_spec
+from lab.sweeps import expand, load_spec
 from lab.tasks import make_multitask_parity
 from lab.train import (
     HParams,
     build_programs,
     data_key,
-    step,
 )
-from tests.helpers import ROOT
-
-SWEEPS = ROOT / "sweeps"
-
-
-def _first_models(spec, n: int):
-    """Initial states, data and metrics of the first n models of a spec's first group."""
-    group = expand(spec)[0]
-    out = []
-    with step.precision_scope(spec):
-        for row in group.numbers[:n]:
-            hp = jax.tree.map(lambda v: v[0], hparams_of(spec, [row]))
-            state = jax.jit(lambda h: step.init_state(spec, h))(hp)
-            data = step.make_data(spec, hp, group.n_train_max())
-            out.append((state, data, {k: float(v) for k, v in step.evaluate(spec, state.params, data).items()}))
-    return out
-
-
-def _spec(n_tasks: int, steps: int) -> Spec:
-    return Spec(task=TaskConfig(name="multitask_parity", n_bits=10, k=2, n_tasks=n_tasks, n_train=2000, n_test=301),
-                model=ModelConfig(kind="mlp", width=64),
-                train=TrainConfig(lr=3e-3, weight_decay=0.1, steps=steps, log_every=steps // 2, checkpoints=1),
-                name="skills")
+from tests.helpers import SWEEPS, first_models, skills_spec
 
 
 def _train(spec, hp, chunks=2):
@@ -72,14 +48,14 @@ def test_main_model_fits_its_training_set_within_1000_steps(tmp_path):
 @pytest.mark.slow
 def test_five_neuron_model_reaches_full_test_accuracy(tmp_path):
     spec = load_spec(SWEEPS / "pair_circle.toml", ["sweep.seeds=2", "train.checkpoints=2"])
-    assert models.param_count(_first_models(spec, 1)[0][0].params) == 20  # 2 x 5 in, 5 x 2 out
+    assert models.param_count(first_models(spec, 1)[0][0].params) == 20  # 2 x 5 in, 5 x 2 out
     run = lab.open(run_sweep(spec, tmp_path / "run", progress=False))
     last = run.metrics[run.metrics.step == spec.train.steps]
     assert (last.test_acc == 1.0).all()
 
 
 def test_per_skill_metrics_are_logged_and_average_to_the_mean(tmp_path):
-    spec = _spec(n_tasks=3, steps=100)
+    spec = skills_spec(n_tasks=3, steps=100)
     run = lab.open(run_sweep(spec, tmp_path / "run", progress=False))
     columns = [f"test_acc_task_{t}" for t in range(3)] + [f"test_loss_task_{t}" for t in range(3)]
     assert set(columns) <= set(run.metrics.columns)

@@ -11,20 +11,8 @@ import numpy as np
 import pytest
 
 from lab import tasks, train
-from lab.config import (
-    ModelConfig,
-    Spec,
-    SweepConfig,
-    TaskConfig,
-    TrainConfig,
-)
 from lab.train.losses import accuracy, collapsed, log_stablemax, per_example_loss
-
-
-def _parity_spec(name: str, **task) -> Spec:
-    return Spec(task=TaskConfig(name=name, n_bits=12, k=3, n_tasks=4, n_train=64, n_test=64, **task),
-                model=ModelConfig(kind="mlp", width=16),
-                train=TrainConfig(batch_size=32, steps=20, log_every=10), sweep=SweepConfig())
+from tests.helpers import parity_spec
 
 
 def test_stablemax_is_a_distribution_with_softmax_order():
@@ -89,7 +77,7 @@ def test_clipped_binary_loss_has_the_pages_float32_floor():
 
 
 def test_zipf_weighted_test_loss_weights_each_subtask_by_its_frequency():
-    spec = _parity_spec("multitask_parity", zipf_exponent=1.4)
+    spec = parity_spec("multitask_parity", zipf_exponent=1.4)
     hp = train.hparams_of(spec, [{}])
     state = jax.vmap(lambda h: train.init_state(spec, h))(hp)
     data = jax.vmap(lambda h: train.make_data(spec, h, 64))(hp)

@@ -17,9 +17,7 @@ from lab.config import (
 from lab.sweeps import expand, load_spec
 from lab.train import build_programs, make_optimizer
 from lab.train.grad_transforms import add_l1_decay
-from tests.helpers import ROOT
-
-SWEEPS = ROOT / "sweeps"
+from tests.helpers import SWEEPS
 
 
 def _torch_adam(w, grads, lr_t, b1, b2, eps, wd):

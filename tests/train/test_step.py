@@ -9,29 +9,14 @@ import optax
 
 from lab.sweeps import expand, hparams_of, load_spec
 from lab.train import step
-from tests.helpers import ROOT
-
-SWEEPS = ROOT / "sweeps"
-
-
-def _first_models(spec, n: int):
-    """Initial states, data and metrics of the first n models of a spec's first group."""
-    group = expand(spec)[0]
-    out = []
-    with step.precision_scope(spec):
-        for row in group.numbers[:n]:
-            hp = jax.tree.map(lambda v: v[0], hparams_of(spec, [row]))
-            state = jax.jit(lambda h: step.init_state(spec, h))(hp)
-            data = step.make_data(spec, hp, group.n_train_max())
-            out.append((state, data, {k: float(v) for k, v in step.evaluate(spec, state.params, data).items()}))
-    return out
+from tests.helpers import SWEEPS, first_models
 
 
 def test_the_main_models_step_is_the_notebooks(tmp_path):
     """The lab's step against a plain-JAX rewrite of MLP_Modular_Addition.ipynb cells 16-17 (one-hot matmuls,
     the tied unembedding, -mean(one_hot * log_softmax), optax.adamw)."""
     spec = load_spec(SWEEPS / "pair_modadd.toml")
-    (state, data, _), = _first_models(spec, 1)
+    (state, data, _), = first_models(spec, 1)
     with step.precision_scope(spec):
         def notebook_loss(p, x, y):
             e_a, e_b = jax.nn.one_hot(x[:, 0], 67) @ p["W_E"], jax.nn.one_hot(x[:, 1], 67) @ p["W_E"]
