@@ -37,8 +37,10 @@ def test_the_hierarchy_lab_error_covers_preempted_and_spec_error():
         (lambda d: ["sweep", str(d / "tiny.toml"), "--cpu-devices", "-1"], "--cpu-devices must be at least 1 (got -1)"),
         (lambda d: ["sweep", str(d / "tiny.toml"), "--cpu-devices", "0"], "--cpu-devices must be at least 1 (got 0)"),
         (lambda d: ["report", str(d)], "{d} holds no lab run (no run.json); give the folder `lab sweep` wrote to"),
+        (lambda d: ["report", str(d / "tiny.toml")], "{d}/tiny.toml is a file, not a run folder; give the folder "
+                                                     "`lab sweep` wrote to"),
     ],
-    ids=["missing-spec", "bad-toml", "bad-value", "bad-set", "cpu-devices", "cpu-devices-zero", "report-not-a-run"],
+    ids=["missing-spec", "bad-toml", "bad-value", "bad-set", "cpu-devices", "cpu-devices-zero", "report-not-a-run", "report-a-file"],
 )
 def test_a_user_error_is_one_line_after_lab_error_and_exits_2(argv, message, tmp_path, capsys):
     (tmp_path / "bad.toml").write_text("[train\nlr = 1\n")

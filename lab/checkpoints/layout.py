@@ -55,6 +55,8 @@ def _plain(spec_dict: dict[str, Any]) -> dict[str, Any]:
 def read_run_json(run_dir: Path) -> dict[str, Any]:
     """The metadata of a run, or a LabError saying the folder is not a (readable) run."""
     path = Path(run_dir) / RUN_FILE
+    if Path(run_dir).is_file():
+        raise LabError(f"{run_dir} is a file, not a run folder; give the folder `lab sweep` wrote to")
     if not path.is_file():
         raise LabError(f"{run_dir} holds no lab run (no {RUN_FILE}); give the folder `lab sweep` wrote to")
     try:
