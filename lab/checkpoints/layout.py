@@ -48,6 +48,16 @@ def versions() -> dict[str, str]:
     return out
 
 
+NUMERIC_VERSIONS = ("jax", "jaxlib", "flax", "optax", "numpy", "devices")  # what decides a run's last bits
+
+
+def changed_versions(stored: dict[str, Any]) -> list[str]:
+    """What of `versions()` that decides the numbers differs from a stored run's, as "name: then -> now"."""
+    then, now = stored.get("versions", {}), versions()
+    return [f"{name}: {then[name]} -> {now[name]}" for name in NUMERIC_VERSIONS
+            if name in then and then[name] != now[name]]
+
+
 def _plain(spec_dict: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(spec_dict))
 

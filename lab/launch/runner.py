@@ -306,6 +306,10 @@ def _run_claimed(spec: Spec, run_dir: Path, stored: dict | None, progress: bool)
               mininterval=0.5) as bar, Preemption(spec.train.resume_every) as when:
         if stored is not None:
             bar.write(f"resuming the run in {run_dir}")
+            changed = layout.changed_versions(stored)
+            if changed:
+                bar.write(f"note: this run started with other versions or devices ({'; '.join(changed)}): from here "
+                          "its numbers may differ in the last bits from an uninterrupted run")
         diverged = _Diverged(groups, bar)
         for group in groups:
             if when.stopping:

@@ -3,6 +3,7 @@ them), runs from before new fields, optimizer state checkpointed, a diverging mo
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from tests.helpers import (
     resume_spec,
     resume_steps,
     stop_after,
+    tiny_spec,
 )
 
 
@@ -119,6 +121,27 @@ def test_a_kill_loses_at_most_the_interval_and_the_resume_is_bit_identical(full,
     resumed = lab.open(run_sweep(resume_spec(1e-9), run_dir, progress=False))
     assert_same_run(full, resumed)
     assert not (layout.group_dir(run_dir, 0) / layout.RESUME_DIR).exists()  # removed once the group is done
+
+
+def test_a_resume_on_other_devices_or_versions_says_its_last_bits_may_differ(tmp_path, monkeypatch, capsys):
+    spec, run_dir, real = tiny_spec(seeds=1), tmp_path / "run", layout.versions
+    stop_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, run_dir, progress=False)
+    monkeypatch.undo()
+    run_sweep(spec, run_dir, progress=False)  # the same devices and versions: no note
+    assert "resuming the run" in (out := capsys.readouterr().out) and "note:" not in out
+    shutil.rmtree(run_dir)
+    stop_after(monkeypatch, 2)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, run_dir, progress=False)
+    monkeypatch.undo()
+    then = real()["devices"]
+    monkeypatch.setattr(layout, "versions", lambda: {**real(), "devices": "cpu x2", "jax": "0.0.1"})
+    capsys.readouterr()
+    run_sweep(spec, run_dir, progress=False)
+    assert (f"note: this run started with other versions or devices (jax: {real()['jax']} -> 0.0.1; devices: "
+            f"{then} -> cpu x2)") in capsys.readouterr().out
 
 
 def test_the_resume_interval_is_not_part_of_the_runs_identity(full, tmp_path, monkeypatch):
