@@ -45,6 +45,14 @@ class ModelConfig:
     positions: str = "learned"  # learned W_pos, or the fixed interleaved sin/cos table (Power et al.)
     readout: str = "classes"  # transformer logits over the task's classes, or over the whole token vocabulary
 
+    def __post_init__(self):
+        """init_overrides in name order, as a spec file gives them, so a config equals its own round trip."""
+        try:
+            ordered = tuple(sorted(self.init_overrides, key=lambda pair: str(pair[0])))
+        except (TypeError, IndexError, KeyError):
+            return  # not (name, text) pairs: validate() names what is wrong
+        object.__setattr__(self, "init_overrides", ordered)
+
     def validate(self) -> None:
         """Raise SpecError for impossible shapes."""
         _choice("model.kind", self.kind, MODEL_KINDS)

@@ -134,3 +134,10 @@ def test_to_dict_writes_the_overrides_as_a_table():
     spec = Spec(model=ModelConfig(init_overrides=(("W_E", "normal(0.1)"), ("W_U", "zeros"))))
     assert spec.to_dict()["model"]["init_overrides"] == {"W_E": "normal(0.1)", "W_U": "zeros"}
 
+
+
+def test_overrides_given_in_any_order_are_one_config_and_survive_the_round_trip():
+    backwards = ModelConfig(init_overrides=(("W_U", "zeros"), ("W_E", "normal(0.1)")))
+    assert backwards == ModelConfig(init_overrides=(("W_E", "normal(0.1)"), ("W_U", "zeros")))
+    spec = Spec(model=backwards)
+    assert spec_from_dict(spec.to_dict()) == spec
