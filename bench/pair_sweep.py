@@ -15,7 +15,6 @@ measured float32 matmul peak of this machine and the time those FLOPs would take
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -30,8 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # throughput.py 
 
 from throughput import _dot_flops, matmul_peak_gflops  # noqa: E402
 
+import lab  # noqa: E402
 from lab import train  # noqa: E402
-from lab.checkpoints.layout import RETIRED_FILE  # noqa: E402
 from lab.sweeps.grid import expand  # noqa: E402
 from lab.sweeps.spec import load_spec  # noqa: E402
 
@@ -51,15 +50,14 @@ def group_flops(group) -> tuple[int, int]:
 
 
 def run_flops(spec, run_dir: Path) -> tuple[float, float, int]:
-    """(FLOPs the run did, FLOPs without retirement, model-steps trained) from its groups and retired.json."""
+    """(FLOPs the run did, FLOPs without retirement, model-steps trained) from its groups and retired models."""
     done = full = 0.0
     model_steps = 0
     steps, every = spec.train.steps, spec.train.log_every
+    retired = lab.open(run_dir).retired  # {model: step it froze at}
     for group in expand(spec):
         per_step, per_eval = group_flops(group)
-        retired_file = run_dir / f"group_{group.index:03d}" / RETIRED_FILE
-        retired = json.loads(retired_file.read_text()) if retired_file.is_file() else {}
-        trained = [int(retired.get(str(local), steps)) for local in range(group.size)]
+        trained = [retired.get(model, steps) for model in group.models]
         done += sum(s * per_step + (s // every + 1) * per_eval for s in trained)
         full += group.size * (steps * per_step + (steps // every + 1) * per_eval)
         model_steps += sum(trained)

@@ -29,7 +29,7 @@ def _distributed(args: argparse.Namespace) -> None:
 
 
 def _cpu_devices(n: int) -> None:
-    """Run on n CPU devices of one thread each: on a multi-core CPU many small models train faster so than on one
+    """Run on n CPU devices of one thread each: on a multi-core CPU many small models train faster than on one
     device that splits every small op over the cores. Must come before JAX starts its backends."""
     import jax
 

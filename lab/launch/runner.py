@@ -151,13 +151,21 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, wh
     step, pending = start, []
     deciding = rule.replay(old, group.models, retired) if rule is not None and old is not None else {}
     index = {m: m for m in on_device}  # each model's own device row (the others are copies)
+
+    def compaction():
+        """(rows, index) of the compacted layout once it at most halves the rows: at most log2(n) recompiles."""
+        if not (live and _compacts(mesh, model_batch)):
+            return None
+        rows, where = _compacted(live, n, model_batch, mesh.size)
+        return (rows, where) if 2 * len(rows) <= len(on_device) else None
+
+    smaller = compaction()  # a resumed group may start with models retired
     while step < cfg.steps:
         if not live:  # every model froze before an earlier run could write the last checkpoint
             store.save(cfg.steps, host)
             break
-        rows, where = _compacted(live, n, model_batch, mesh.size) if _compacts(mesh, model_batch) else (on_device, index)
-        if 2 * len(rows) <= len(on_device):  # compact: at most log2(n) recompiles
-            on_device, index = rows, where
+        if smaller is not None:
+            (on_device, index), smaller = smaller, None
             state_M, hp_M = _place(host, on_device, mesh), _place(hp_host, on_device, mesh)
             data_M = data_M if group.shares_data else programs.data(hp_M)
             bar.set_description(f"group {group.index + 1}: {len(live)} of {n} models training")
@@ -204,7 +212,8 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, wh
                     store.save(cfg.steps, host)  # the final checkpoint, so the run reads as finished
                 step = cfg.steps
                 break
-            if _compacts(mesh, model_batch) and 2 * len(_compacted(live, n, model_batch, mesh.size)[0]) <= len(on_device):
+            smaller = compaction()
+            if smaller is not None:
                 break  # compact, then go on from this step
     store.close()
     resume.close()

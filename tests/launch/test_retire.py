@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 import lab
+from lab.checkpoints.orbax_io import CheckpointStore
 from lab.launch import runner
 from lab.launch.retire import Retirement, read_retired
 from lab.launch.runner import _compacted, run_sweep
-from tests.helpers import ROOT, tiny_spec
+from tests.helpers import ROOT, assert_same_run, tiny_spec
 
 COLUMNS = ["step", "train_loss", "train_acc", "test_loss", "test_acc", "weight_norm"]
 
@@ -36,6 +37,29 @@ RETIRE = dict(retire_after=5, retire_rule="decided", retire_loss=1e-2)
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("retire")
     return lab.open(run_sweep(_spec(), root / "full", progress=False)), root
+
+
+def test_a_group_whose_models_all_froze_before_its_last_save_finishes_on_resume(tmp_path, monkeypatch):
+    # lr so small that no training loss falls by 1%: with retire_after=2 every model is decided by step 30 and
+    # frozen at 40, long before the last step; the kill comes at the final save, after the frozen states were saved
+    spec = tiny_spec(steps=200, seeds=2, lr=1e-9, retire_after=2, retire_rule="decided")
+    full = lab.open(run_sweep(spec, tmp_path / "full", progress=False))
+    assert set(full.retired) == {0, 1} and max(full.retired.values()) < 200
+    real = CheckpointStore.save
+
+    def killed_at_the_end(self, step, state):
+        if step == spec.train.steps:
+            raise KeyboardInterrupt
+        return real(self, step, state)
+
+    monkeypatch.setattr(CheckpointStore, "save", killed_at_the_end)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, tmp_path / "run", progress=False)
+    monkeypatch.undo()
+    assert spec.train.steps not in lab.open(tmp_path / "run").steps
+    resumed = lab.open(run_sweep(spec, tmp_path / "run", progress=False))  # nothing left to train: the last save
+    assert resumed.retired == full.retired
+    assert_same_run(full, resumed)
 
 
 MESH_SCRIPT = textwrap.dedent(
