@@ -1,9 +1,10 @@
 """Training throughput of the lab's standard workloads: model-steps/s, GFLOP/s, compile time, peak memory.
 
-    .venv/bin/python bench/throughput.py [--workloads nanda,pair_mlp,...] [--steps N] [--quick]
+    .venv/bin/python bench/throughput.py [--workloads nanda,pair_mlp,...] [--steps N] [--quick] [--cpu-devices N]
 
 Each workload is one group of M models trained by `lab.train.build_programs`; we time its
-`chunk` program (train.log_every vmapped steps under lax.scan, then one evaluation).
+`chunk` program (train.log_every vmapped steps under lax.scan, then one evaluation), in the layout
+`lab sweep` picks (with --cpu-devices N: the models sharded over N one-thread CPU devices).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/torch_reference.py beside this file
 
 from lab import models as lab_models, tasks, train
+from lab.train import sharding
 from lab.config import ModelConfig, Spec, TaskConfig, TrainConfig
 
 R = dataclasses.replace
@@ -215,9 +218,11 @@ def peak_mib() -> float:
 
 
 def matmul_peak_gflops(n: int = 2048, reps: int = 10) -> float:
-    """Float32 throughput of a jitted n x n @ n x n jnp.dot (best of 3 batches of reps), GFLOP/s."""
-    x = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-    dot = jax.jit(jnp.dot)
+    """Float32 throughput of a jitted n x n @ n x n jnp.dot (best of 3 batches of reps), GFLOP/s; on several
+    devices, one such product on each at once (the machine's peak with every device busy)."""
+    mesh = sharding.model_mesh()
+    x = sharding.to_mesh(np.asarray(jax.random.normal(jax.random.key(0), (mesh.size, n, n), jnp.float32)), mesh)
+    dot = jax.jit(jax.vmap(jnp.dot))
     dot(x, x).block_until_ready()
     best = float("inf")
     for _ in range(3):
@@ -226,18 +231,31 @@ def matmul_peak_gflops(n: int = 2048, reps: int = 10) -> float:
             out = dot(x, x)
         out.block_until_ready()
         best = min(best, (time.perf_counter() - t0) / reps)
-    return 2 * n**3 / best / 1e9
+    return 2 * mesh.size * n**3 / best / 1e9
 
 
-def bench(name: str, wl: Workload, models: int, steps: int, repeats: int, loop_models: int, peak: float):
-    """Time one workload and print its figures; return its table row."""
-    spec = wl.spec.replace("train.log_every", steps).replace("train.steps", steps)
-    n_tr = n_train_max(spec)
+@dataclass
+class Timing:
+    """One layout of a workload timed: model-steps/s, first and fastest chunk, peak memory, compile seconds."""
+
+    rate: float
+    first: float
+    fastest: float
+    median: float
+    slowest: float
+    mib: float
+    traced_compile: float
+
+
+def time_layout(spec: Spec, n_tr: int, models: int, model_batch: int, row_block: int, repeats: int) -> Timing:
+    """Chunks of `models` models sharded over every device, each device's share in vmapped batches of model_batch
+    and each step's gradient in blocks of row_block rows (one shared dataset), as `lab sweep` runs a group."""
+    mesh = sharding.model_mesh()
     reset_peak_memory()
-    model_batch = train.memory.auto_model_batch(spec, n_tr, models)  # as `lab sweep` picks it
-    programs = train.build_programs(spec, n_tr, True, model_batch)  # one data seed: one shared dataset
-    hp = hparams(spec, range(models))
-    data = programs.data(jax.tree.map(lambda x: x[0], hp))
+    programs = train.build_programs(spec, n_tr, True, model_batch, mesh if mesh.size > 1 else None, row_block)
+    hp_host = hparams(spec, range(models))
+    hp = sharding.to_mesh(sharding.pad_models(hp_host, sharding.padded_size(models, mesh)), mesh)
+    data = sharding.replicate(jax.device_get(programs.data(jax.tree.map(lambda x: x[0], hp_host))), mesh)
     state = programs.init(hp)
     compile_seconds[0] = 0.0
     first, state = timed_chunk(programs, state, data, hp)
@@ -246,43 +264,67 @@ def bench(name: str, wl: Workload, models: int, steps: int, repeats: int, loop_m
     for _ in range(repeats):
         dt, state = timed_chunk(programs, state, data, hp)
         steady.append(dt)
-    mem = peak_mib()
-    sec = min(steady)  # the fastest chunk: the least disturbed by other processes on a shared machine
+    fastest = min(steady)  # the least disturbed by other processes on a shared machine
+    return Timing(models * spec.train.log_every / fastest, first, fastest, statistics.median(steady), max(steady),
+                  peak_mib(), traced_compile)
+
+
+def bench(name: str, wl: Workload, models: int, steps: int, repeats: int, loop_models: int, peak: float,
+          workers: int):
+    """Time one workload and print its figures; return its table row."""
+    spec = wl.spec.replace("train.log_every", steps).replace("train.steps", steps)
+    n_tr = n_train_max(spec)
+    n_devices = sharding.model_mesh().size
+    per_device = sharding.padded_size(models, sharding.model_mesh()) // n_devices
+    model_batch = train.memory.auto_model_batch(spec, n_tr, per_device)  # as `lab sweep` picks them
+    row_block = train.memory.auto_row_block(spec, n_tr)
+    t = time_layout(spec, n_tr, models, model_batch, row_block, repeats)
     flops = train_flops(spec, n_tr)
-    rate = models * steps / sec
-    gflops = rate * flops / 1e9
+    gflops = t.rate * flops / 1e9
     eval_share = eval_flops(spec) / (steps * flops + eval_flops(spec))
     traced = 3 * traced_forward_flops(spec, n_tr)
-    print(f"\n## {name}: {models} model(s) in vmapped batches of {model_batch}, {steps} steps per chunk, "
-          f"{n_tr} training rows, {repeats} steady chunks")
+    blocks = f", gradients over blocks of {row_block} rows" if row_block else ""
+    print(f"\n## {name}: {models} model(s) on {n_devices} device(s) in vmapped batches of {model_batch}{blocks}, "
+          f"{steps} steps per chunk, {n_tr} training rows, {repeats} steady chunks")
     print(f"  FLOP per model-step (training only, 3 x forward matmuls): {flops / 1e9:.4f} GFLOP "
           f"(traced from lab.models: {traced / 1e9:.4f}{'' if abs(traced - flops) <= 0.01 * flops else ' MISMATCH'})",
           end="")
     if spec.model.kind == "transformer":
         print(f"  [plain all-positions implementation: {train_flops(spec, n_tr, True) / 1e9:.2f} GFLOP]", end="")
-    print(f"\n  chunk s: fastest {sec:.3f} (median {statistics.median(steady):.3f}, slowest {max(steady):.3f}); "
+    print(f"\n  chunk s: fastest {t.fastest:.3f} (median {t.median:.3f}, slowest {t.slowest:.3f}); "
           f"the once-per-chunk evaluation is {eval_share:.1%} of the chunk's FLOPs, not counted")
-    print(f"  {rate:,.1f} model-steps/s, {gflops:.2f} GFLOP/s ({gflops / peak:.1%} of matmul peak), "
-          f"compile {first - sec:.2f} s (first call {first:.2f} s minus fastest steady; trace + lower + XLA compile "
-          f"per jax.monitoring {traced_compile:.2f} s), peak {mem:,.0f} MiB")
-    if loop_models:
+    print(f"  {t.rate:,.1f} model-steps/s, {gflops:.2f} GFLOP/s ({gflops / peak:.1%} of matmul peak), "
+          f"compile {t.first - t.fastest:.2f} s (first call {t.first:.2f} s minus fastest steady; trace + lower + XLA "
+          f"compile per jax.monitoring {t.traced_compile:.2f} s), peak {t.mib:,.0f} MiB")
+    vmap_loop = 0.0
+    if loop_models and n_devices == 1:
         loop_rate = loop_check(spec, n_tr, loop_models, steps, repeats)
+        vmap_loop = t.rate / loop_rate
         print(f"  loop vs vmap: {loop_models} single models one after another {loop_rate:,.1f} model-steps/s; "
-              f"{models} vmapped {rate:,.1f} model-steps/s; vmap/loop = {rate / loop_rate:.2f}x")
-    torch_rate, torch_variant = torch_reference_rate(name, models, quick=repeats == 1)
+              f"{models} vmapped {t.rate:,.1f} model-steps/s; vmap/loop = {vmap_loop:.2f}x")
+    elif loop_models:  # each device's models one at a time (lax.map) against all of them in one vmap
+        other = per_device if model_batch == 1 else 1
+        o = time_layout(spec, n_tr, models, other, row_block, repeats)
+        loop_rate, vmap_rate = (t.rate, o.rate) if model_batch == 1 else (o.rate, t.rate)
+        vmap_loop = t.rate / loop_rate
+        print(f"  loop vs vmap on each device: one model at a time {loop_rate:,.1f} model-steps/s; all {per_device} "
+              f"in one vmap {vmap_rate:,.1f}; the lab's layout (batches of {model_batch}) / loop = {vmap_loop:.2f}x")
+    torch_rate, torch_variant = torch_reference_rate(name, models, quick=repeats == 1, workers=workers)
     if torch_rate:
         print(f"  PyTorch reference ({torch_variant}): {torch_rate:,.1f} model-steps/s; lab / PyTorch = "
-              f"{rate / torch_rate:.2f}x")
-    return (name, models, rate, gflops, gflops / peak, first - sec, traced_compile, mem, torch_rate, torch_variant)
+              f"{t.rate / torch_rate:.2f}x")
+    return (name, models, t.rate, gflops, gflops / peak, t.first - t.fastest, t.traced_compile, t.mib, torch_rate,
+            torch_variant, vmap_loop)
 
 
-def torch_reference_rate(name: str, models: int, quick: bool) -> tuple[float, str]:
-    """The fastest PyTorch variant (loop, batched, vmap) of the same workload, run in this process."""
+def torch_reference_rate(name: str, models: int, quick: bool, workers: int = 1) -> tuple[float, str]:
+    """The fastest PyTorch variant (loop, batched, vmap) of the same workload, run in this process (with workers,
+    in that many one-thread processes at once)."""
     try:
         import torch_reference
     except ImportError:  # torch is optional: pip install -e '.[bench]'
         return 0.0, "PyTorch not installed"
-    rows = torch_reference.run(name, quick)
+    rows = torch_reference.run(name, quick, workers)
     best = max(rows, key=lambda r: r["model_steps_per_s"])
     return best["model_steps_per_s"], f"{best['variant']}, {best['models']} models"
 
@@ -311,7 +353,12 @@ def main(argv=None) -> None:
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: " + ", ".join(WORKLOADS))
     ap.add_argument("--steps", type=int, default=0, help="steps per timed chunk (default: per workload)")
     ap.add_argument("--quick", action="store_true", help="tiny step counts and fewer models (< 1 min on CPU)")
+    ap.add_argument("--cpu-devices", type=int, default=0, metavar="N",
+                    help="as `lab sweep --cpu-devices N`: N CPU devices of one thread each (the PyTorch reference then "
+                         "runs in N one-thread processes at once)")
     args = ap.parse_args(argv)
+    if args.cpu_devices:
+        sharding.use_cpu_devices(args.cpu_devices)
     names = [n.strip() for n in args.workloads.split(",") if n.strip()]
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
@@ -320,7 +367,9 @@ def main(argv=None) -> None:
     print(f"machine: {jax.devices()}, processor {platform.processor() or platform.machine()!r}, "
           f"{os.cpu_count()} CPUs, jax {jax.__version__}")
     peak = matmul_peak_gflops()
-    print(f"float32 matmul peak (jitted 2048x2048 jnp.dot): {peak:.1f} GFLOP/s")
+    n_devices = jax.device_count()
+    each = f" on each of {n_devices} devices at once" if n_devices > 1 else ""
+    print(f"float32 matmul peak (jitted 2048x2048 jnp.dot{each}): {peak:.1f} GFLOP/s")
     jax.monitoring.register_event_duration_secs_listener(_on_event)
     rows = []
     for name in names:
@@ -328,15 +377,15 @@ def main(argv=None) -> None:
         models = wl.quick_models if args.quick else wl.models
         steps = args.steps or (wl.quick_steps if args.quick else wl.steps)
         loop_models = min(wl.loop_models, 2) if args.quick else wl.loop_models
-        rows.append(bench(name, wl, models, steps, 1 if args.quick else 3, loop_models, peak))
+        rows.append(bench(name, wl, models, steps, 1 if args.quick else 3, loop_models, peak, args.cpu_devices or 1))
 
     print("\n| workload | models | model-steps/s | GFLOP/s | % of matmul peak | compile s (first - steady; traced) "
-          "| peak MiB | PyTorch model-steps/s (fastest variant) | lab / PyTorch |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, models, rate, gflops, frac, compile_s, traced_s, mem, torch_rate, variant in rows:
+          "| peak MiB | PyTorch model-steps/s (fastest variant) | lab / PyTorch | vmap / loop |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, models, rate, gflops, frac, compile_s, traced_s, mem, torch_rate, variant, vmap_loop in rows:
         ratio = f"{rate / torch_rate:.2f}x" if torch_rate else "-"
         print(f"| {name} | {models} | {rate:,.1f} | {gflops:.2f} | {frac:.1%} | {compile_s:.2f}; {traced_s:.2f} "
-              f"| {mem:,.0f} | {torch_rate:,.1f} ({variant}) | {ratio} |")
+              f"| {mem:,.0f} | {torch_rate:,.1f} ({variant}) | {ratio} | {f'{vmap_loop:.2f}x' if vmap_loop else '-'} |")
     print(f"\nmachine: {jax.devices()}; processor {platform.processor() or platform.machine()!r}; "
           f"os.cpu_count() = {os.cpu_count()}; matmul peak {peak:.1f} GFLOP/s")
     print("GFLOP/s counts training FLOPs only (the chunk's evaluation is timed but not counted).")

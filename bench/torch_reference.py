@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import platform
 import time
@@ -218,16 +219,45 @@ def variants(workload: str, quick: bool):
     raise ValueError(f"unknown workload {workload!r}; choose from {', '.join(WORKLOADS)}")
 
 
-def run(workload: str, quick: bool = False) -> list[dict]:
-    """Time every variant of one workload; one dict per variant."""
+def run(workload: str, quick: bool = False, workers: int = 1) -> list[dict]:
+    """Time every variant of one workload; one dict per variant.
+
+    workers > 1: the variants timed in that many processes of one thread each at once (the counterpart of
+    `lab sweep --cpu-devices N`); their model-steps/s add up.
+    """
+    if workers > 1:
+        return _run_workers(workload, quick, workers)
     torch.set_num_threads(os.cpu_count())
+    return _timed_variants(workload, quick)
+
+
+def _timed_variants(workload: str, quick: bool, before_each=lambda: None) -> list[dict]:
     torch.manual_seed(0)
     rows = []
     for variant, models, build in variants(workload, quick):
-        steps, seconds = time_steps(build(), min_seconds=0.5 if quick else 5.0, warmup=1 if quick else 3)
+        step = build()
+        before_each()
+        steps, seconds = time_steps(step, min_seconds=0.5 if quick else 5.0, warmup=1 if quick else 3)
         rows.append(dict(workload=workload, variant=variant, models=models,
                          model_steps_per_s=steps * models / seconds, seconds=seconds, steps=steps))
     return rows
+
+
+def _one_thread_worker(workload: str, quick: bool, barrier) -> list[dict]:
+    """One worker of `_run_workers`: one thread, every variant timed after the workers meet at the barrier."""
+    torch.set_num_threads(1)
+    return _timed_variants(workload, quick, before_each=barrier.wait)
+
+
+def _run_workers(workload: str, quick: bool, workers: int) -> list[dict]:
+    """Each variant timed in `workers` one-thread processes at once; their rates summed per variant."""
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ctx.Pool(workers) as pool:
+        barrier = manager.Barrier(workers)
+        per_worker = pool.starmap(_one_thread_worker, [(workload, quick, barrier)] * workers)
+    return [dict(rows[0], variant=f"{rows[0]['variant']} in {workers} one-thread processes",
+                 models=sum(r["models"] for r in rows), model_steps_per_s=sum(r["model_steps_per_s"] for r in rows))
+            for rows in zip(*per_worker)]
 
 
 def cpu_name() -> str:

@@ -28,20 +28,6 @@ def _distributed(args: argparse.Namespace) -> None:
     jax.distributed.initialize(args.coordinator, num_processes=args.num_processes, process_id=args.process_id)
 
 
-def _cpu_devices(n: int) -> None:
-    """Run on n CPU devices of one thread each: on a multi-core CPU many small models train faster than on one
-    device that splits every small op over the cores. Must come before JAX starts its backends."""
-    import jax
-
-    if n < 1:
-        raise LabError(f"--cpu-devices must be at least 1 (got {n})")
-    try:
-        jax.config.update("jax_num_cpu_devices", n)
-    except RuntimeError:
-        raise LabError("--cpu-devices must be given before JAX has started (run `lab sweep` in a fresh process)") from None
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
-
-
 def cmd_sweep(args: argparse.Namespace) -> int:
     import jax
 
@@ -53,7 +39,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from lab.sweeps import expand, load_spec
 
     if args.cpu_devices is not None:
-        _cpu_devices(args.cpu_devices)
+        from lab.train.sharding import use_cpu_devices
+
+        use_cpu_devices(args.cpu_devices)
     if args.coordinator:
         _distributed(args)
     spec = load_spec(args.spec, args.set)

@@ -38,6 +38,7 @@ class TrainConfig:
     batch_size: int = 0  # 0 means full batch
     sampling: str = "uniform"  # minibatch rows drawn i.i.d., or "epochs": without replacement, reshuffled each epoch
     model_batch: int = 0  # models vmapped at once within a group; 0: all on GPU/TPU, cache-sized on CPU
+    row_block: int = 0  # rows per block of a step's summed gradient; 0: cache-sized on one-thread CPU devices, else all
     matmul_precision: str = "float32"  # float32, tf32 or bf16 matmul passes (GPU/TPU; no effect on CPU)
     seed: int = 0
     log_every: int = 100
@@ -84,6 +85,7 @@ class TrainConfig:
         _check(0 <= self.seed < 2**31, f"train.seed must be in [0, 2**31), an int32 (got {self.seed})")
         _check(self.batch_size >= 0, f"train.batch_size must be >= 0, 0 for full batch (got {self.batch_size})")
         _check(self.model_batch >= 0, f"train.model_batch must be >= 0, 0 for automatic (got {self.model_batch})")
+        _check(self.row_block >= 0, f"train.row_block must be >= 0, 0 for automatic (got {self.row_block})")
         _check(self.warmup_steps >= 0, f"train.warmup_steps must be >= 0 (got {self.warmup_steps})")
         _check(self.log_every >= 1, f"train.log_every must be at least 1 (got {self.log_every})")
         _check(

@@ -3,8 +3,9 @@
 A model is decided when, for `train.retire_after` logs in a row, it has generalized (test accuracy 1 and
 test loss at most `train.retire_loss`) or, with `train.retire_rule = "decided"`, when also its training
 loss has stopped falling (no new low by 1% within those logs). A decided model freezes: its metrics rows
-end and its last state stays in every later checkpoint; `lab.launch.runner` compacts the group to the
-models still training once they are at most half of what the devices hold (a few recompiles per group).
+end and its last state stays in every later checkpoint. Where models train one at a time, the chunk skips
+the frozen ones from then on; in vmapped batches, `lab.launch.runner` compacts the group to the models
+still training once they are at most half of what the devices hold (a few recompiles per group).
 """
 
 from __future__ import annotations

@@ -117,7 +117,8 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, wh
     mesh = sharding.model_mesh()
     n_padded = sharding.padded_size(n, mesh)
     model_batch = memory.auto_model_batch(spec, group.n_train_max(), n_padded // mesh.size)
-    programs = build_programs(spec, group.n_train_max(), group.shares_data, model_batch, mesh)
+    row_block = memory.auto_row_block(spec, group.n_train_max())
+    programs = build_programs(spec, group.n_train_max(), group.shares_data, model_batch, mesh, row_block)
     hp_host = group.hparams()
     hp_M = sharding.to_mesh(sharding.pad_models(hp_host, n_padded), mesh)
     bar.set_description(f"group {group.index + 1}: {n} models")
@@ -147,19 +148,28 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, wh
     rule = Retirement(cfg, n) if cfg.retire_after else None
     on_device = list(range(n))  # group-local indices of the models the devices hold, in order
     live = [i for i in on_device if i not in retired]  # those still training (the others are frozen in host)
+    skips = model_batch == 1  # models one at a time: the chunk skips frozen ones and padding rows (no compaction)
     bar.update(start * n + sum(cfg.steps - s for s in retired.values()))
     step, pending = start, []
     deciding = rule.replay(old, group.models, retired) if rule is not None and old is not None else {}
     index = {m: m for m in on_device}  # each model's own device row (the others are copies)
 
-    def compaction():
-        """(rows, index) of the compacted layout once it at most halves the rows: at most log2(n) recompiles."""
-        if not (live and _compacts(mesh, model_batch)):
+    def relayout():
+        """(rows, index) of a new layout of the live models, or None to keep this one. Models trained one at a time
+        are dealt evenly over the devices (the row count kept: no recompile); vmapped batches on one device are
+        compacted once that at most halves the rows (at most log2(n) recompiles). (On two host CPU devices with
+        vmapped batches of 2, a model compacted beside others had a test loss one float32 step off the run
+        without retirement; cause not found, so such groups keep their layout and their numbers.)"""
+        if not live or mesh.size == 1 and skips:
             return None
-        rows, where = _compacted(live, n, model_batch, mesh.size)
+        if skips:
+            return _balanced(live, n_padded, mesh.size)
+        if mesh.size > 1:
+            return None
+        rows, where = _compacted(live, n, model_batch)
         return (rows, where) if 2 * len(rows) <= len(on_device) else None
 
-    smaller = compaction()  # a resumed group may start with models retired
+    smaller = relayout() if len(live) < n else None  # a resumed group may start with models retired
     while step < cfg.steps:
         if not live:  # every model froze before an earlier run could write the last checkpoint
             store.save(cfg.steps, host)
@@ -168,10 +178,12 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, wh
             (on_device, index), smaller = smaller, None
             state_M, hp_M = _place(host, on_device, mesh), _place(hp_host, on_device, mesh)
             data_M = data_M if group.shares_data else programs.data(hp_M)
+        if len(live) < n:
             bar.set_description(f"group {group.index + 1}: {len(live)} of {n} models training")
         fetch = partial(sharding.to_host, n_models=len(on_device))
+        live_M = _live_rows([index[m] for m in live], hp_M.seed.shape[0], mesh) if skips else None
         chunks = run_chunks(programs, state_M, data_M, hp_M, step, cfg.steps, cfg.log_every, saves, fetch=fetch,
-                            want_state=lambda s: bool(deciding) | when.want_state(s))
+                            want_state=lambda s: bool(deciding) | when.want_state(s), live_M=live_M)
         for step, metrics, state in chunks:
             at = np.asarray([index[m] for m in live])  # the live models' device rows
             mine = {k: np.asarray(v)[at] for k, v in metrics.items()}
@@ -212,52 +224,56 @@ def _train_group(group: Group, run_dir: Path, bar: tqdm, diverged: _Diverged, wh
                     store.save(cfg.steps, host)  # the final checkpoint, so the run reads as finished
                 step = cfg.steps
                 break
-            smaller = compaction()
-            if smaller is not None:
-                break  # compact, then go on from this step
+            if freezing:
+                smaller = relayout()
+                if smaller is not None or skips:
+                    state_M = state  # the devices' state at this step (no later chunk has consumed it)
+                    break  # go on from this step in the new layout, or skipping the frozen models
     store.close()
     resume.close()
     if layout.is_primary():
         shutil.rmtree(gdir / layout.RESUME_DIR, ignore_errors=True)  # the group is done: nothing to resume
 
 
-def _compacts(mesh, model_batch: int) -> bool:
-    """Whether retirement may compact the group: on one device, or on several with models one at a time.
-
-    (On two host CPU devices with vmapped batches of 2, a model compacted beside other models had a test loss
-    one float32 step off the run without retirement, from a few chunks after the compaction on; cause not
-    found, so such groups keep their layout and their numbers.)
-    """
-    return mesh.size == 1 or model_batch == 1
+def _live_rows(rows: list[int], n_rows: int, mesh) -> Any:
+    """A mask of the device rows that train (the live models' own rows; not the frozen, copies or padding)."""
+    mask = np.zeros(n_rows, bool)
+    mask[rows] = True
+    return sharding.to_mesh(mask, mesh)
 
 
-def _compacted(live: list[int], n: int, batch: int, devices: int = 1) -> tuple[list[int], dict[int, int]]:
-    """(device rows, {live model: its own row}) keeping every live model in a batch of the size it trained in.
-
-    A group of n models lies on `devices` devices in slices of ceil(n / devices) rows (the last padded), and each
-    device trains its slice in vmapped batches of `batch` and one smaller remainder batch (see
-    `chunk_of_steps`). A model's numbers depend on its batch's size only, so on each device the live models of
-    the full batches fill full batches again and those of the remainder a remainder of the same size; every
-    device gets as many batches as the fullest one needs, padded with copies (whose numbers are dropped). With
-    one batch per device nothing can be dropped: all n rows.
-    """
-    per = -(-n // devices)
-    if not 0 < batch < per:
-        return list(range(n)), {m: m for m in live}
-    cut = per // batch * batch
-    slices = []
-    for d in range(devices):
-        mine = [m for m in live if d * per <= m < (d + 1) * per]
-        slices.append(([m for m in mine if m - d * per < cut], [m for m in mine if m - d * per >= cut]))
-    sizes = (max(-(-len(full) // batch) for full, _ in slices) * batch,  # full batches per device
-             per - cut if any(rest for _, rest in slices) else 0)  # and the remainder, if any device has one
+def _balanced(live: list[int], n_rows: int, devices: int) -> tuple[list[int], dict[int, int]]:
+    """(device rows, {live model: its own row}) with the live models dealt round-robin over the devices' equal
+    slices of n_rows, each slice filled with copies of one of its models (skipped), so that no device trains
+    more than one model more than another. A model's numbers do not depend on its device when models train one
+    at a time."""
+    per = n_rows // devices
     rows: list[int] = []
     where: dict[int, int] = {}
-    for d, parts in enumerate(slices):
-        pad = (parts[0] or parts[1] or live)[-1]  # a copy of a live model: its numbers are dropped
-        for part, size in zip(parts, sizes):
-            where.update({m: len(rows) + i for i, m in enumerate(part)})
-            rows += part + [part[-1] if part else pad] * (size - len(part))
+    for d in range(devices):
+        mine = live[d::devices]
+        where.update({m: len(rows) + i for i, m in enumerate(mine)})
+        rows += mine + [(mine or live)[0]] * (per - len(mine))
+    return rows, where
+
+
+def _compacted(live: list[int], n: int, batch: int) -> tuple[list[int], dict[int, int]]:
+    """(device rows, {live model: its own row}) keeping every live model in a batch of the size it trained in.
+
+    A group of n models on one device trains in vmapped batches of `batch` and one smaller remainder batch (see
+    `chunk_of_steps`). A model's numbers depend on its batch's size only, so the live models of the full batches
+    fill full batches again and those of the remainder a remainder of the same size, padded with copies (whose
+    numbers are dropped). With one batch for the group nothing can be dropped: all n rows.
+    """
+    if not 0 < batch < n:
+        return list(range(n)), {m: m for m in live}
+    cut = n // batch * batch
+    rows: list[int] = []
+    where: dict[int, int] = {}
+    full, rest = [m for m in live if m < cut], [m for m in live if m >= cut]
+    for part, size in ((full, -(-len(full) // batch) * batch), (rest, n - cut if rest else 0)):
+        where.update({m: len(rows) + i for i, m in enumerate(part)})
+        rows += part + [part[-1] if part else live[-1]] * (size - len(part))
     return rows, where
 
 

@@ -17,6 +17,7 @@ from lab.train.step import (
     TrainState,
     evaluate,
     init_state,
+    loss_and_grads,
     make_data,
     precision_scope,
     train_step,
@@ -26,7 +27,7 @@ from lab.train.step import (
 __all__ = [
     "memory", "sharding",
     "METRICS", "HParams", "Programs", "TrainState", "accuracy", "build_programs", "chunk_of_steps",
-    "data_key", "epoch_key", "evaluate", "hparams_of", "init_state", "make_data", "make_optimizer", "model_key", "per_example_loss",
+    "data_key", "epoch_key", "evaluate", "hparams_of", "init_state", "loss_and_grads", "make_data", "make_optimizer", "model_key", "per_example_loss",
     "precision_scope",
     "run_chunks", "step_key", "train_step", "weight_norm", "weighted_mean",
 ]

@@ -1,4 +1,5 @@
-"""How much memory a model of a group needs, how much the devices have, and how many models fit.
+"""How much memory a model of a group needs, how much the devices have, how many models fit, and the CPU layout
+of the work (models vmapped at once, rows per gradient block) that keeps it in cache.
 
 The estimate comes from shapes alone (`jax.eval_shape`), before anything is allocated: the
 state (params and optimizer moments, twice, since a chunk writes a new state while reading the
@@ -17,6 +18,7 @@ import numpy as np
 from lab import models
 from lab.config import Spec
 from lab.sweeps.hparams import hparams_of
+from lab.train.sharding import ONE_THREAD_FLAG
 from lab.train.step import init_state, make_data, precision_scope
 
 
@@ -25,6 +27,8 @@ def _nbytes(tree) -> int:
 
 
 CPU_CACHE_BYTES = 4 << 20  # a CPU trains models in batches whose activations fit about this much
+ROW_BLOCKS_ABOVE = 2 << 20  # on a one-thread CPU device, a model whose activations exceed this (one core's L2) ...
+ROW_BLOCK_BYTES = 640 << 10  # ... sums its gradient over blocks of rows with about this much each (measured)
 
 
 def _one_model_shapes(spec: Spec, n_train_max: int):
@@ -55,15 +59,46 @@ def bytes_per_model(spec: Spec, n_train_max: int, shared_data: bool = False) -> 
     return 2 * _nbytes(state) + (0 if shared_data else _nbytes(data)) + _nbytes(state.params) + 3 * activations
 
 
+def one_thread_cpu() -> bool:
+    """Whether each device is one CPU thread (XLA's intra-op threads off, as `lab sweep --cpu-devices` sets)."""
+    return jax.default_backend() == "cpu" and ONE_THREAD_FLAG in os.environ.get("XLA_FLAGS", "").split()
+
+
 def auto_model_batch(spec: Spec, n_train_max: int, n_models: int) -> int:
-    """How many models to vmap at once: all on an accelerator; on a CPU, as many as fit in cache."""
+    """How many models to vmap at once: all on an accelerator; on a CPU, as many as fit in cache, or one at a time
+    on a device of one thread (where vmapped batches of the PAIR parity sweep's models were up to 1.4x slower per
+    model than one model after another, measured)."""
     if spec.train.model_batch:
         return spec.train.model_batch
     if jax.default_backend() != "cpu":
         return n_models
+    if one_thread_cpu():
+        return 1
     state, data = _one_model_shapes(spec, n_train_max)
     per_model = max(1, _activation_bytes(spec, state.params, _train_batch(spec, data)))
     return int(max(1, min(n_models, CPU_CACHE_BYTES // per_model)))
+
+
+def auto_row_block(spec: Spec, n_train_max: int) -> int:
+    """Rows per block of a step's gradient (`lab.train.loss_and_grads`); 0 for the whole batch at once.
+
+    train.row_block when set; else, on a CPU device of one thread, blocks of about ROW_BLOCK_BYTES of activations
+    when one model's batch has more than ROW_BLOCKS_ABOVE (so that each block's activations stay in the core's
+    cache: 1.1x to 1.3x on the width-258 groups of the PAIR parity sweep), with as few padding rows as that many
+    blocks allow. Blocks on a device of several threads were slower (each small op is split over the threads),
+    so there the batch stays whole.
+    """
+    if spec.train.row_block:
+        return spec.train.row_block
+    if not one_thread_cpu():
+        return 0
+    state, data = _one_model_shapes(spec, n_train_max)
+    batch = _train_batch(spec, data)
+    activations = _activation_bytes(spec, state.params, batch)
+    if activations <= ROW_BLOCKS_ABOVE:
+        return 0
+    n_blocks = -(-activations // ROW_BLOCK_BYTES)
+    return -(-batch.shape[0] // n_blocks)
 
 
 def memory_budget() -> int:

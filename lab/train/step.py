@@ -78,10 +78,43 @@ def loss_of(spec: Spec, logits_BxC: jax.Array, y_B: jax.Array) -> jax.Array:
     return per_example_loss(logits_BxC, y_B, cfg.loss, cfg.loss_precision, cfg.prob_clip)
 
 
-def train_step(spec: Spec, state: TrainState, data: tasks.Data, hp: HParams) -> tuple[TrainState, jax.Array]:
-    """One optimizer update of one model on its full training set, a minibatch or fresh samples (`train_batch`)."""
+def loss_and_grads(spec: Spec, params, x, y_B: jax.Array, w_B: jax.Array, row_block: int = 0):
+    """(the weighted mean loss of a batch, its gradient); with 0 < row_block < B, summed over blocks of rows.
+
+    In blocks, a lax.scan over row_block rows at a time (the last block padded with weight-0 rows) adds up each
+    block's weighted loss sum and its gradient, then divides by the weights' sum: the same numbers but for
+    float rounding order, with each block's activations small enough to stay in cache (see
+    `lab.train.memory.auto_row_block`).
+    """
+    n_rows = y_B.shape[0]
+    if not 0 < row_block < n_rows:
+        return jax.value_and_grad(lambda p: _loss(spec, p, x, y_B, w_B))(params)
+    n_blocks = -(-n_rows // row_block)
+
+    def blocks(a):  # [B, ...] -> [n_blocks, row_block, ...], padded with zeros (padding rows weigh 0)
+        a = jnp.pad(a, [(0, n_blocks * row_block - n_rows)] + [(0, 0)] * (a.ndim - 1))
+        return a.reshape(n_blocks, row_block, *a.shape[1:])
+
+    def block_sum(p, x_b, y_b, w_b):
+        return jnp.sum(answer_loss(spec, p, x_b, y_b)[0] * w_b)
+
+    def add_block(total, block):
+        return jax.tree.map(jnp.add, total, jax.value_and_grad(block_sum)(params, *block)), None
+
+    xs = (blocks(x), blocks(y_B), blocks(w_B))
+    sum_dtype = jax.eval_shape(block_sum, params, *(a[0] for a in xs)).dtype
+    zero = (jnp.zeros((), sum_dtype), jax.tree.map(jnp.zeros_like, params))
+    (loss_sum, grad_sums), _ = jax.lax.scan(add_block, zero, xs)
+    weight = jnp.maximum(jnp.sum(w_B), 1.0)
+    return loss_sum / weight, jax.tree.map(lambda g: g / weight, grad_sums)
+
+
+def train_step(spec: Spec, state: TrainState, data: tasks.Data, hp: HParams, row_block: int = 0
+               ) -> tuple[TrainState, jax.Array]:
+    """One optimizer update of one model on its full training set, a minibatch or fresh samples (`train_batch`);
+    row_block: the gradient is summed over blocks of that many rows (`loss_and_grads`)."""
     x, y_B, w_B = train_batch(spec, data, hp.seed, hp.data_seed, state.step)
-    loss, grads = jax.value_and_grad(lambda p: _loss(spec, p, x, y_B, w_B))(state.params)
+    loss, grads = loss_and_grads(spec, state.params, x, y_B, w_B, row_block)
     optimizer = make_optimizer(spec.train)  # its hyperparameters are read from opt_state
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = jax.tree.map(jnp.add, state.params, updates)

@@ -18,7 +18,7 @@ ROUND_TRIPS = {
                 "prob_clip": 1e-7, "steps": 2000, "log_every": 50, "checkpoints": 5, "seed": 3},
     "sgd_float64": {"optimizer": "sgd", "momentum": 0.5, "dtype": "float64", "float32_params": "W_E",
                     "loss": "stablemax", "loss_precision": "exact", "batch_size": 64, "sampling": "epochs",
-                    "model_batch": 8, "matmul_precision": "bf16", "resume_every": 0.0},
+                    "model_batch": 8, "row_block": 32, "matmul_precision": "bf16", "resume_every": 0.0},
     "grokfast": {"grad_filter": "grokfast_ma", "grokfast_alpha": 0.9, "grokfast_lambda": 5.0, "grokfast_window": 50,
                  "orthogonal_grad": True, "retire_after": 3, "retire_rule": "decided", "retire_loss": 1e-2},
 }
@@ -63,6 +63,7 @@ def test_the_defaults_validate_and_grokfast_amplifies_by_the_ema_default():
         (dict(seed=-1), "train.seed must be in [0, 2**31), an int32 (got -1)"),
         (dict(batch_size=-1), "train.batch_size must be >= 0, 0 for full batch (got -1)"),
         (dict(model_batch=-1), "train.model_batch must be >= 0, 0 for automatic (got -1)"),
+        (dict(row_block=-1), "train.row_block must be >= 0, 0 for automatic (got -1)"),
         (dict(warmup_steps=-1), "train.warmup_steps must be >= 0 (got -1)"),
         (dict(log_every=0), "train.log_every must be at least 1 (got 0)"),
         (dict(steps=150, log_every=100), "train.steps = 150 must be a multiple of train.log_every = 100"),

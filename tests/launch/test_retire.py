@@ -17,7 +17,7 @@ import lab
 from lab.checkpoints.orbax_io import CheckpointStore
 from lab.launch import runner
 from lab.launch.retire import Retirement, read_retired
-from lab.launch.runner import _compacted, run_sweep
+from lab.launch.runner import _balanced, _compacted, run_sweep
 from tests.helpers import ROOT, assert_same_run, tiny_spec
 
 COLUMNS = ["step", "train_loss", "train_acc", "test_loss", "test_acc", "weight_norm"]
@@ -72,14 +72,23 @@ MESH_SCRIPT = textwrap.dedent(
     from tests.launch.test_retire import COLUMNS, RETIRE, _spec
 
     assert jax.device_count() == 2, jax.devices()
-    spec = lambda **kw: _spec(model_batch=1, **kw)  # models one at a time: the mesh case that compacts
+    spec = lambda **kw: _spec(model_batch={model_batch}, **kw)
     placed, real = [], runner._place
     runner._place = lambda host, rows, mesh: placed.append(len(rows)) or real(host, rows, mesh)
+    skipped, real_chunks = [], runner.run_chunks
+    def chunks(*args, live_M=None, **kw):
+        skipped.append(0 if live_M is None else int((~np.asarray(live_M)).sum()))
+        return real_chunks(*args, live_M=live_M, **kw)
+    runner.run_chunks = chunks
     full = lab.open(runner.run_sweep(spec(), {out!r} + "/full", progress=False))
-    assert not placed  # without retirement the group is never re-placed
+    assert not placed and not any(skipped)  # without retirement the group is never re-placed, nothing skipped
     out = lab.open(runner.run_sweep(spec(**RETIRE), {out!r} + "/retired", progress=False))
     retired = read_retired(out.path / "group_000")
-    assert retired and placed and min(placed) < 8, (retired, placed)  # compacted over 2 devices
+    if {model_batch} == 1:  # one at a time: frozen ones skipped, the live ones dealt evenly over the 2 devices
+        assert retired and placed and set(placed) == {{8}} and 0 < max(skipped) <= len(retired), (retired, placed,
+                                                                                                 skipped)
+    else:  # vmapped batches of 3 on 2 devices: not compacted (see runner's relayout), numbers kept
+        assert retired and not placed and not any(skipped), (retired, placed, skipped)
     for model in range(8):
         mine = out.metrics[out.metrics.model == model][COLUMNS].to_numpy()
         theirs = full.metrics[full.metrics.model == model][COLUMNS].to_numpy()
@@ -100,11 +109,13 @@ def test_compaction_keeps_every_model_in_a_batch_of_its_own_size():
     assert rows([7], 8, 3) == [7, 7]
     assert rows([0, 1], 8, 8) == list(range(8))  # one batch for the group: nothing can go
     assert rows([0, 1], 8, 0) == list(range(8))
-    # Two devices of 10 rows each (20 models), in three batches of 3 and a remainder of 1: every device gets
-    # the batches the fullest needs and each live model keeps its own row apart from the copies.
-    assert _compacted([1, 11, 19], 20, 3, 2) == ([1] * 4 + [11] * 3 + [19], {1: 0, 11: 4, 19: 7})
-    assert _compacted([2, 3], 14, 3, 2) == ([2, 3, 3, 3, 3, 3], {2: 0, 3: 1})  # device 1: copies
-    assert rows([0, 1], 8, 4, 2) == list(range(8))  # one batch per device
+    assert _compacted([1, 7], 8, 3) == ([1, 1, 1, 7, 7], {1: 0, 7: 3})  # each live model keeps its own row
+
+
+def test_models_one_at_a_time_are_dealt_evenly_over_the_devices():
+    rows, where = _balanced([0, 1, 2, 5, 9], 10, 2)  # two devices of 5 rows, 5 live models
+    assert rows == [0, 2, 9, 0, 0, 1, 5, 1, 1, 1] and where == {0: 0, 2: 1, 9: 2, 1: 5, 5: 6}
+    assert _balanced([4], 4, 2) == ([4, 4, 4, 4], {4: 0})  # a device with no live model holds copies
 
 
 def test_retired_models_freeze_and_the_rest_stay_bit_identical_to_a_run_without_retirement(runs, monkeypatch):
@@ -113,9 +124,51 @@ def test_retired_models_freeze_and_the_rest_stay_bit_identical_to_a_run_without_
     real_place = runner._place
     monkeypatch.setattr(runner, "_place", lambda host, rows, mesh: placed.append(len(rows)) or real_place(host, rows, mesh))
     out = lab.open(run_sweep(_spec(**RETIRE), root / "retired", progress=False))
+    assert placed and min(placed) < len(full.grid)  # compacted
+    _assert_frozen_and_the_rest_identical(out, full)
+
+
+def test_models_one_at_a_time_skip_their_frozen_ones_bit_identical_and_across_a_resume(tmp_path, monkeypatch):
+    spec = lambda **kw: _spec(model_batch=1, **kw)  # noqa: E731
+    full = lab.open(run_sweep(spec(), tmp_path / "full", progress=False))
+    masks, real = [], runner.run_chunks
+
+    def chunks(*args, live_M=None, **kwargs):
+        masks.append((args[4], np.asarray(live_M)))  # (start step, live rows)
+        return real(*args, live_M=live_M, **kwargs)
+
+    monkeypatch.setattr(runner, "run_chunks", chunks)
+    monkeypatch.setattr(runner, "_place", lambda *a: pytest.fail("models one at a time are never re-placed"))
+    out = lab.open(run_sweep(spec(**RETIRE), tmp_path / "retired", progress=False))
+    _assert_frozen_and_the_rest_identical(out, full)
+    for start, live in masks:  # from each restart on, exactly the models frozen by then are skipped
+        assert set(np.flatnonzero(~live)) == {m for m, at in out.retired.items() if at <= start}
+    assert len(masks) > 2
+    kill_at = masks[2][0] + 3 * spec().train.log_every  # a few chunks after the second freeze
+
+    def killed(*args, live_M=None, **kwargs):
+        for step, metrics, state in real(*args, live_M=live_M, **kwargs):
+            if step == kill_at:
+                raise KeyboardInterrupt
+            yield step, metrics, state
+
+    monkeypatch.setattr(runner, "run_chunks", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec(**RETIRE, resume_every=1e-9), tmp_path / "resumed", progress=False)
+    monkeypatch.setattr(runner, "run_chunks", real)
+    resumed = lab.open(run_sweep(spec(**RETIRE), tmp_path / "resumed", progress=False))
+    assert resumed.retired == out.retired
+    np.testing.assert_array_equal(resumed.metrics[COLUMNS].to_numpy(), out.metrics[COLUMNS].to_numpy())
+    for step in out.steps:
+        jax.tree.map(np.testing.assert_array_equal, out.state(step).params, resumed.state(step).params)
+
+
+def _assert_frozen_and_the_rest_identical(out, full):
+    """Some models retired, each with the numbers of the run without retirement up to where it froze and frozen in
+    every later checkpoint; the others identical to that run throughout."""
     retired = read_retired(out.path / "group_000")
     assert out.retired == retired and full.retired == {}  # one group: local and global indices agree
-    assert 0 < len(retired) < len(full.grid) and placed and min(placed) < len(full.grid)  # some retired, compacted
+    assert 0 < len(retired) < len(full.grid)
     assert out.steps == full.steps
     for model in range(len(full.grid)):
         mine = out.metrics[out.metrics.model == model][COLUMNS].to_numpy()
@@ -169,8 +222,9 @@ def test_the_rule_counts_consecutive_decided_logs():
     assert [stalled.update(np.arange(1), flat) for _ in range(3)] == [[], [], [0]]  # no new low for 2 logs
 
 
-def test_compaction_over_two_devices_stays_bit_identical(tmp_path):
+@pytest.mark.parametrize("model_batch", [1, 3])
+def test_retirement_over_two_devices_stays_bit_identical(tmp_path, model_batch):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
-    script = MESH_SCRIPT.format(root=str(ROOT), out=str(tmp_path))
+    script = MESH_SCRIPT.format(root=str(ROOT), out=str(tmp_path), model_batch=model_batch)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert result.returncode == 0 and result.stdout.startswith("ok"), result.stderr[-3000:]

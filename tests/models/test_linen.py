@@ -14,6 +14,7 @@ import pytest
 from lab import models, tasks
 from lab.config import ModelConfig, Spec, TaskConfig
 from lab.sweeps import expand, load_spec
+from lab.models.linen import dense_product
 from lab.train.step import answer_loss
 from tests.helpers import SWEEPS, first_models
 
@@ -210,6 +211,23 @@ def test_multitask_inputs_one_hot_columns_read_as_a_gather_equal_the_product_and
 
     # W_in is [16, 12]: only its 10 bit rows multiply, and W_out [12, 2]
     assert weights_multiplied(jax.make_jaxpr(lab_apply)(params, x_BxI).jaxpr) == {(10, 12), (12, 2)}
+
+
+def test_dense_product_is_the_product_and_vmapped_writes_its_weight_gradient_in_the_weights_order():
+    x_MxBxI, w_MxIxO = jax.random.normal(jax.random.key(0), (3, 20, 7)), jax.random.normal(jax.random.key(1), (3, 7, 5))
+
+    def grads(product):
+        return jax.vmap(jax.value_and_grad(lambda x, w: jnp.sum(jnp.sin(product(x, w))), argnums=(0, 1)))
+
+    got, want = grads(dense_product)(x_MxBxI, w_MxIxO), grads(jnp.matmul)(x_MxBxI, w_MxIxO)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), got, want)
+
+    def dot_shapes(product):  # the output shapes of the vmapped gradient's products
+        jaxpr = jax.make_jaxpr(grads(product))(x_MxBxI, w_MxIxO).jaxpr
+        return {e.outvars[0].aval.shape for e in jaxpr.eqns if e.primitive.name == "dot_general"}
+
+    assert (3, 7, 5) in dot_shapes(dense_product)  # [M, I, O]: no transpose of the weight gradient after it
+    assert (3, 7, 5) not in dot_shapes(jnp.matmul)  # autodiff's own rule writes [M, O, I] and transposes it
 
 
 def test_init_scale_multiplies_every_parameter():

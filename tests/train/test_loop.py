@@ -128,3 +128,14 @@ def test_models_in_batches_equal_all_at_once(spec_factory, model_batch):
     state_b, m_b = batched.chunk(batched.init(hp), batched.data(hp), hp)
     np.testing.assert_allclose(m_a["train_loss"], m_b["train_loss"], rtol=1e-5)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), state_a.params, state_b.params)
+
+
+def test_row_blocks_train_as_the_whole_batch_does(spec_factory):
+    """A chunk whose steps sum the gradient over blocks of 16 rows (61 rows: the last block padded)."""
+    (group,) = expand(spec_factory(seeds=2))
+    hp = group.hparams()
+    whole, blocks = build_programs(group.spec, 61), build_programs(group.spec, 61, row_block=16)
+    state_a, m_a = whole.chunk(whole.init(hp), whole.data(hp), hp)
+    state_b, m_b = blocks.chunk(blocks.init(hp), blocks.data(hp), hp)
+    np.testing.assert_allclose(m_a["train_loss"], m_b["train_loss"], rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), state_a.params, state_b.params)
