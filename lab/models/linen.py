@@ -79,26 +79,36 @@ def _one_hot_product_bwd(residuals, g_BxF):
 one_hot_product.defvjp(_one_hot_product_fwd, _one_hot_product_bwd)
 
 
-@jax.custom_vjp
-def dense_product(h_BxI: jax.Array, w_IxO: jax.Array) -> jax.Array:
-    """h @ w, whose weight gradient is computed as h^T g in the weight's own [I, O] order.
+@partial(jax.custom_vjp, nondiff_argnums=(2,))
+def dense_product(h_BxI: jax.Array, w_JxO: jax.Array, bias_row: bool = False) -> jax.Array:
+    """h @ w; with bias_row, w has one more row than h has columns, added as a bias (a constant-1 input's weight).
 
-    Autodiff's rule, vmapped over models, computes it as g^T h ([M, O, I]) and transposes that: on XLA:CPU the
-    product has a slow layout and the transpose is one more pass (1.3x on a width-258 parity model, measured).
-    Each gradient is computed only where it is needed (none for the input when it is the data).
+    Its weight gradient is computed as h^T g in the weight's own [J, O] order (a bias row's as the product with
+    a column of ones, in the same contraction). Autodiff's rule, vmapped over models, computes it as g^T h
+    ([M, O, I]) and transposes that: on XLA:CPU the product has a slow layout and the transpose is one more pass
+    (1.3x on a width-258 parity model, measured). The forward product never contracts a column of ones, which
+    with 31 inputs went through a slow XLA:CPU kernel (1.15x on the same model). Each gradient is computed only
+    where it is needed (none for the input when it is the data).
     """
-    return h_BxI @ w_IxO
+    return _forward(h_BxI, w_JxO, bias_row)
 
 
-def _dense_product_fwd(h, w):  # symbolic zeros: h and w say whether they need a gradient
-    return h.value @ w.value, (h.value if w.perturbed else None, w.value if h.perturbed else None)
+def _forward(h_BxI, w_JxO, bias_row):
+    return h_BxI @ w_JxO[:-1] + w_JxO[-1][None] if bias_row else h_BxI @ w_JxO
 
 
-def _dense_product_bwd(residuals, g_BxO):
-    h_BxI, w_IxO = residuals
-    d_h_BxI = None if w_IxO is None else g_BxO @ w_IxO.T
-    d_w_IxO = None if h_BxI is None else jnp.einsum("bi,bo->io", h_BxI, g_BxO)
-    return d_h_BxI, d_w_IxO
+def _dense_product_fwd(h, w, bias_row):  # symbolic zeros: h and w say whether they need a gradient
+    residuals = (h.value if w.perturbed else None, w.value if h.perturbed else None)
+    return _forward(h.value, w.value, bias_row), residuals
+
+
+def _dense_product_bwd(bias_row, residuals, g_BxO):
+    h_BxI, w_JxO = residuals
+    d_h_BxI = None if w_JxO is None else g_BxO @ (w_JxO[:-1] if bias_row else w_JxO).T
+    if h_BxI is not None and bias_row:
+        h_BxI = jnp.concatenate([h_BxI, jnp.ones(h_BxI.shape[:-1] + (1,), h_BxI.dtype)], axis=-1)
+    d_w_JxO = None if h_BxI is None else jnp.einsum("bj,bo->jo", h_BxI, g_BxO)
+    return d_h_BxI, d_w_JxO
 
 
 dense_product.defvjp(_dense_product_fwd, _dense_product_bwd, symbolic_zeros=True)
@@ -145,18 +155,14 @@ class MLP(nn.Module):
               ) -> jax.Array:
         """h @ W_<name> (+ b_<name>); h's first n_one_hot columns are one-hot and read as a gather. With
         ones_column, h has one more input, constant 1, after its columns: W's last row, added (a bias that is
-        decayed like a weight), rather than a product with a column of ones."""
+        decayed like a weight; see `dense_product`)."""
         fan_in = h_BxI.shape[-1] + ones_column
-        w_IxO = self.weight(f"W_{name}", (fan_in, d_out))
-        if ones_column:
-            w_IxO, bias_O = w_IxO[:-1], w_IxO[-1]
+        w_JxO = self.weight(f"W_{name}", (fan_in, d_out))
         if n_one_hot:
             t = n_one_hot
-            out_BxO = one_hot_product(h_BxI[:, :t], w_IxO[:t]) + dense_product(h_BxI[:, t:], w_IxO[t:])
+            out_BxO = one_hot_product(h_BxI[:, :t], w_JxO[:t]) + dense_product(h_BxI[:, t:], w_JxO[t:], ones_column)
         else:
-            out_BxO = dense_product(h_BxI, w_IxO)
-        if ones_column:
-            out_BxO = out_BxO + bias_O[None]
+            out_BxO = dense_product(h_BxI, w_JxO, ones_column)
         if self.cfg.bias:
             b_O = self.param(f"b_{name}", initializer(self.cfg, f"b_{name}", "bias", fan_in), (d_out,))
             out_BxO = out_BxO + b_O[None]

@@ -27,8 +27,8 @@ def _nbytes(tree) -> int:
 
 
 CPU_CACHE_BYTES = 4 << 20  # a CPU trains models in batches whose activations fit about this much
-ROW_BLOCKS_ABOVE = 2 << 20  # on a one-thread CPU device, a model whose activations exceed this (one core's L2) ...
-ROW_BLOCK_BYTES = 640 << 10  # ... sums its gradient over blocks of rows with about this much each (measured)
+ROW_BLOCKS_ABOVE = 1 << 20  # on a one-thread CPU device, a model whose activations exceed this (about a core's L2)
+ROW_BLOCK_BYTES = 384 << 10  # ... sums its gradient over blocks of rows with about this much each (measured)
 
 
 def _one_model_shapes(spec: Spec, n_train_max: int):
@@ -84,7 +84,7 @@ def auto_row_block(spec: Spec, n_train_max: int) -> int:
 
     train.row_block when set; else, on a CPU device of one thread, blocks of about ROW_BLOCK_BYTES of activations
     when one model's batch has more than ROW_BLOCKS_ABOVE (so that each block's activations stay in the core's
-    cache: 1.1x to 1.3x on the width-258 groups of the PAIR parity sweep), with as few padding rows as that many
+    cache: 1.1x to 1.4x on the width-128 and width-258 groups of the PAIR parity sweep), with as few padding rows as that many
     blocks allow. Blocks on a device of several threads were slower (each small op is split over the threads),
     so there the batch stays whole.
     """
