@@ -86,11 +86,12 @@ def auto_row_block(spec: Spec, n_train_max: int) -> int:
     when one model's batch has more than ROW_BLOCKS_ABOVE (so that each block's activations stay in the core's
     cache: 1.1x to 1.4x on the width-128 and width-258 groups of the PAIR parity sweep), with as few padding rows as that many
     blocks allow. Blocks on a device of several threads were slower (each small op is split over the threads),
+    and so were a transformer's (Nanda's model: 1.6x slower in blocks of 70 rows, no faster in blocks of 479),
     so there the batch stays whole.
     """
     if spec.train.row_block:
         return spec.train.row_block
-    if not one_thread_cpu():
+    if not one_thread_cpu() or spec.model.kind != "mlp":
         return 0
     state, data = _one_model_shapes(spec, n_train_max)
     batch = _train_batch(spec, data)

@@ -45,6 +45,9 @@ def test_row_blocks_on_one_thread_cpu_devices_for_batches_larger_than_the_cache(
     assert memory.ROW_BLOCK_BYTES / 2 < block * per_row and (block - 1) * per_row <= memory.ROW_BLOCK_BYTES
     assert memory.auto_row_block(narrow, rows) == 0  # its whole batch fits the cache
     assert memory.auto_row_block(wide.replace("train.row_block", 100), rows) == 100  # the spec's own wins
+    nanda = load_spec(SWEEPS / "nanda_p113.toml")
+    assert memory._activation_bytes(nanda, *_params_and_batch(nanda, 3831)) > memory.ROW_BLOCKS_ABOVE
+    assert memory.auto_row_block(nanda, 3831) == 0  # a transformer's batch stays whole (blocks were slower)
     assert memory.auto_model_batch(narrow, rows, 45) == 1  # one model at a time on one thread
     assert memory.auto_model_batch(narrow.replace("train.model_batch", 5), rows, 45) == 5
 
