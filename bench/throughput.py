@@ -122,7 +122,7 @@ def forward_flops(spec: Spec, n_rows: int, plain: bool = False) -> int:
         fixed += (1 if m.combine == "sum" else 2) * v * e * f + (f * e * v if m.tie_embed else 0)
         per_row += (m.depth - 1) * f * f + f * (v if m.tie_embed else t.n_classes)
     else:
-        n_in = t.n_bits  # multitask parity's one-hot task columns are a gather (lab.models.linen.one_hot_product)
+        n_in = t.n_bits  # multitask parity's one-hot task columns are a gather (lab.models.products.one_hot_product)
         per_row += n_in * m.width + (m.depth - 1) * m.width**2 + m.width * t.n_classes
     return 2 * (fixed + per_row * n_rows)
 

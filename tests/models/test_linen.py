@@ -14,7 +14,7 @@ import pytest
 from lab import models, tasks
 from lab.config import ModelConfig, Spec, TaskConfig
 from lab.sweeps import expand, load_spec
-from lab.models.linen import dense_product
+from lab.models.products import dense_product
 from lab.train.step import answer_loss
 from tests.helpers import SWEEPS, first_models
 
