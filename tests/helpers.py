@@ -201,3 +201,13 @@ def skills_spec(n_tasks: int, steps: int) -> Spec:
                 model=ModelConfig(kind="mlp", width=64),
                 train=TrainConfig(lr=3e-3, weight_decay=0.1, steps=steps, log_every=steps // 2, checkpoints=1),
                 name="skills")
+
+
+def multiplied(jaxpr, operand: int) -> set:
+    """The shapes of the given operand (0: left, 1: right) of every product in a jaxpr and its sub-jaxprs."""
+    out = {tuple(e.invars[operand].aval.shape) for e in jaxpr.eqns if e.primitive.name == "dot_general"}
+    for e in jaxpr.eqns:
+        for v in e.params.values():
+            sub = getattr(v, "jaxpr", v)
+            out |= multiplied(sub, operand) if hasattr(sub, "eqns") else set()
+    return out

@@ -14,9 +14,8 @@ import pytest
 from lab import models, tasks
 from lab.config import ModelConfig, Spec, TaskConfig
 from lab.sweeps import expand, load_spec
-from lab.models.products import dense_product
 from lab.train.step import answer_loss
-from tests.helpers import SWEEPS, first_models
+from tests.helpers import SWEEPS, first_models, multiplied
 
 NANDA = ModelConfig()  # defaults are Nanda et al.'s one-layer transformer
 P113 = TaskConfig(p=113)
@@ -202,50 +201,7 @@ def test_multitask_inputs_one_hot_columns_read_as_a_gather_equal_the_product_and
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), got, want)
 
     # W_in is [16, 12]: only its 10 bit rows multiply, and W_out [12, 2]
-    assert _multiplied(jax.make_jaxpr(lab_apply)(params, x_BxI).jaxpr, 1) == {(10, 12), (12, 2)}
-
-
-def _multiplied(jaxpr, operand: int) -> set:
-    """The shapes of the given operand (0: left, 1: right) of every product in a jaxpr and its sub-jaxprs."""
-    out = {tuple(e.invars[operand].aval.shape) for e in jaxpr.eqns if e.primitive.name == "dot_general"}
-    for e in jaxpr.eqns:
-        for v in e.params.values():
-            sub = getattr(v, "jaxpr", v)
-            out |= _multiplied(sub, operand) if hasattr(sub, "eqns") else set()
-    return out
-
-
-def test_dense_product_is_the_product_and_vmapped_writes_its_weight_gradient_in_the_weights_order():
-    x_MxBxI, w_MxIxO = jax.random.normal(jax.random.key(0), (3, 20, 7)), jax.random.normal(jax.random.key(1), (3, 7, 5))
-
-    def grads(product):
-        return jax.vmap(jax.value_and_grad(lambda x, w: jnp.sum(jnp.sin(product(x, w))), argnums=(0, 1)))
-
-    got, want = grads(dense_product)(x_MxBxI, w_MxIxO), grads(jnp.matmul)(x_MxBxI, w_MxIxO)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), got, want)
-
-    def dot_shapes(product):  # the output shapes of the vmapped gradient's products
-        jaxpr = jax.make_jaxpr(grads(product))(x_MxBxI, w_MxIxO).jaxpr
-        return {e.outvars[0].aval.shape for e in jaxpr.eqns if e.primitive.name == "dot_general"}
-
-    assert (3, 7, 5) in dot_shapes(dense_product)  # [M, I, O]: no transpose of the weight gradient after it
-    assert (3, 7, 5) not in dot_shapes(jnp.matmul)  # autodiff's own rule writes [M, O, I] and transposes it
-
-
-def test_dense_product_with_a_bias_row_is_the_product_with_a_column_of_ones_but_never_multiplies_it():
-    x_BxI, w_JxO = jax.random.normal(jax.random.key(0), (20, 6)), jax.random.normal(jax.random.key(1), (7, 5))
-    ones = jnp.concatenate([x_BxI, jnp.ones((20, 1))], axis=1)
-
-    def grads(product, x):
-        return jax.value_and_grad(lambda x, w: jnp.sum(jnp.sin(product(x, w))), argnums=(0, 1))(x, w_JxO)
-
-    (loss, (d_x, d_w)), (want_loss, (want_d_ones, want_d_w)) = (
-        grads(lambda x, w: dense_product(x, w, True), x_BxI), grads(jnp.matmul, ones))
-    np.testing.assert_allclose(loss, want_loss, rtol=1e-5)
-    np.testing.assert_allclose(d_w, want_d_w, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(d_x, want_d_ones[:, :6], rtol=1e-5, atol=1e-5)
-    forward = jax.make_jaxpr(lambda x, w: dense_product(x, w, True))(x_BxI, w_JxO).jaxpr
-    assert _multiplied(forward, 0) == {(20, 6)}  # the forward product reads the data's 6 columns only
+    assert multiplied(jax.make_jaxpr(lab_apply)(params, x_BxI).jaxpr, 1) == {(10, 12), (12, 2)}
 
 
 def test_init_scale_multiplies_every_parameter():
