@@ -247,16 +247,22 @@ class Timing:
     traced_compile: float
 
 
-def time_layout(spec: Spec, n_tr: int, models: int, model_batch: int, row_block: int, repeats: int) -> Timing:
-    """Chunks of `models` models sharded over every device, each device's share in vmapped batches of model_batch
-    and each step's gradient in blocks of row_block rows (one shared dataset), as `lab sweep` runs a group."""
+def layout(spec: Spec, n_tr: int, models: int, model_batch: int, row_block: int):
+    """(programs, state, data, hparams) for `models` models sharded over every device, each device's share in
+    vmapped batches of model_batch and each step's gradient in blocks of row_block rows (one shared dataset),
+    as `lab sweep` lays out a group."""
     mesh = sharding.model_mesh()
-    reset_peak_memory()
     programs = train.build_programs(spec, n_tr, True, model_batch, mesh if mesh.size > 1 else None, row_block)
     hp_host = hparams(spec, range(models))
     hp = sharding.to_mesh(sharding.pad_models(hp_host, sharding.padded_size(models, mesh)), mesh)
     data = sharding.replicate(jax.device_get(programs.data(jax.tree.map(lambda x: x[0], hp_host))), mesh)
-    state = programs.init(hp)
+    return programs, programs.init(hp), data, hp
+
+
+def time_layout(spec: Spec, n_tr: int, models: int, model_batch: int, row_block: int, repeats: int) -> Timing:
+    """Time the chunks of one `layout`."""
+    reset_peak_memory()
+    programs, state, data, hp = layout(spec, n_tr, models, model_batch, row_block)
     compile_seconds[0] = 0.0
     first, state = timed_chunk(programs, state, data, hp)
     traced_compile = compile_seconds[0]

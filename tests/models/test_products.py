@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from lab.models.products import dense_product, one_hot_product
 from tests.helpers import multiplied
@@ -24,34 +25,31 @@ def test_one_hot_product_is_the_product_and_its_gradients_read_as_a_gather():
     assert multiplied(forward, 0) == set()  # no product in the forward pass: a gather of w's rows
 
 
-def test_dense_product_is_the_product_and_vmapped_writes_its_weight_gradient_in_the_weights_order():
-    x_MxBxI, w_MxIxO = jax.random.normal(jax.random.key(0), (3, 20, 7)), jax.random.normal(jax.random.key(1), (3, 7, 5))
+@pytest.mark.parametrize("n_in, n_out, bias", [(7, 5, False), (7, 5, True), (5, 7, False), (5, 7, True),
+                                                (6, 2, True)])
+def test_dense_product_is_the_product_and_its_gradients_vmapped(n_in, n_out, bias):
+    keys = jax.random.split(jax.random.key(n_in * n_out), 3)
+    x_MxBxI, w_MxIxO = jax.random.normal(keys[0], (3, 20, n_in)), jax.random.normal(keys[1], (3, n_in, n_out))
+    b_MxO = jax.random.normal(keys[2], (3, n_out)) if bias else None
 
     def grads(product):
-        return jax.vmap(jax.value_and_grad(lambda x, w: jnp.sum(jnp.sin(product(x, w))), argnums=(0, 1)))
+        return jax.vmap(jax.value_and_grad(lambda x, w, b: jnp.sum(jnp.sin(product(x, w, b))), argnums=(0, 1, 2)))
 
-    got, want = grads(dense_product)(x_MxBxI, w_MxIxO), grads(jnp.matmul)(x_MxBxI, w_MxIxO)
+    plain = lambda x, w, b: x @ w if b is None else x @ w + b[None]  # noqa: E731
+    got, want = grads(dense_product)(x_MxBxI, w_MxIxO, b_MxO), grads(plain)(x_MxBxI, w_MxIxO, b_MxO)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), got, want)
 
-    def dot_shapes(product):  # the output shapes of the vmapped gradient's products
-        jaxpr = jax.make_jaxpr(grads(product))(x_MxBxI, w_MxIxO).jaxpr
-        return {e.outvars[0].aval.shape for e in jaxpr.eqns if e.primitive.name == "dot_general"}
+    jaxpr = jax.make_jaxpr(grads(dense_product))(x_MxBxI, w_MxIxO, b_MxO).jaxpr
+    products = {e.outvars[0].aval.shape for e in jaxpr.eqns if e.primitive.name == "dot_general"}
+    if n_out >= n_in:  # a first layer: [M, I, O] in the weight's order, the bias as the row of a column of ones
+        assert products == {(3, 20, n_out), (3, 20, n_in), (3, n_in + bias, n_out)}
+    else:  # a readout: [M, O, I], the longer side as the rows
+        assert (3, n_out, n_in) in products and (3, n_in, n_out) not in products
+    if n_out <= 4:  # the input gradient is no product with an inner dimension of n_out
+        assert (3, 20, n_in) not in products
 
-    assert (3, 7, 5) in dot_shapes(dense_product)  # [M, I, O]: no transpose of the weight gradient after it
-    assert (3, 7, 5) not in dot_shapes(jnp.matmul)  # autodiff's own rule writes [M, O, I] and transposes it
 
-
-def test_dense_product_with_a_bias_row_is_the_product_with_a_column_of_ones_but_never_multiplies_it():
-    x_BxI, w_JxO = jax.random.normal(jax.random.key(0), (20, 6)), jax.random.normal(jax.random.key(1), (7, 5))
-    ones = jnp.concatenate([x_BxI, jnp.ones((20, 1))], axis=1)
-
-    def grads(product, x):
-        return jax.value_and_grad(lambda x, w: jnp.sum(jnp.sin(product(x, w))), argnums=(0, 1))(x, w_JxO)
-
-    (loss, (d_x, d_w)), (want_loss, (want_d_ones, want_d_w)) = (
-        grads(lambda x, w: dense_product(x, w, True), x_BxI), grads(jnp.matmul, ones))
-    np.testing.assert_allclose(loss, want_loss, rtol=1e-5)
-    np.testing.assert_allclose(d_w, want_d_w, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(d_x, want_d_ones[:, :6], rtol=1e-5, atol=1e-5)
-    forward = jax.make_jaxpr(lambda x, w: dense_product(x, w, True))(x_BxI, w_JxO).jaxpr
-    assert multiplied(forward, 0) == {(20, 6)}  # the forward product reads the data's 6 columns only
+def test_dense_product_reads_no_input_gradient_for_data():
+    x_BxI, w_IxO = jax.random.normal(jax.random.key(0), (20, 6)), jax.random.normal(jax.random.key(1), (6, 9))
+    jaxpr = jax.make_jaxpr(jax.grad(lambda w: jnp.sum(dense_product(x_BxI, w) ** 2)))(w_IxO).jaxpr
+    assert multiplied(jaxpr, 0) == {(20, 6)}  # the forward product and the weight gradient; no g @ w^T
