@@ -29,7 +29,6 @@ import jax
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/throughput.py beside this file
 
 import throughput  # noqa: E402
-from lab import train  # noqa: E402
 from lab.train import sharding  # noqa: E402
 
 _INSTRUCTION = re.compile(r"^\s*(?:ROOT )?%(\S+) = (.*?) ([\w\-]+)\((.*?)\)(.*)$")
@@ -138,9 +137,9 @@ def main(argv=None) -> None:
     spec = wl.spec.replace("train.log_every", steps).replace("train.steps", steps)
     n_tr = throughput.n_train_max(spec)
     mesh = sharding.model_mesh()
-    per_device = sharding.padded_size(models, mesh) // mesh.size
-    model_batch = args.model_batch or train.memory.auto_model_batch(spec, n_tr, per_device)
-    row_block = args.row_block if args.row_block >= 0 else train.memory.auto_row_block(spec, n_tr)
+    _, auto_batch, auto_block = throughput.sweep_layout(spec, n_tr, models)
+    model_batch = args.model_batch or auto_batch
+    row_block = args.row_block if args.row_block >= 0 else auto_block
     programs, state, data, hp = throughput.layout(spec, n_tr, models, model_batch, row_block)
     ops, computations = parse_hlo(programs.chunk.lower(state, data, hp).compile().as_text())
     state, metrics = programs.chunk(state, data, hp)

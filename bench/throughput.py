@@ -259,6 +259,12 @@ def layout(spec: Spec, n_tr: int, models: int, model_batch: int, row_block: int)
     return programs, programs.init(hp), data, hp
 
 
+def sweep_layout(spec: Spec, n_tr: int, models: int) -> tuple[int, int, int]:
+    """(models per device, vmapped model batch, gradient row block) as `lab sweep` picks them for a group."""
+    per_device = sharding.padded_size(models, sharding.model_mesh()) // sharding.model_mesh().size
+    return per_device, train.memory.auto_model_batch(spec, n_tr, per_device), train.memory.auto_row_block(spec, n_tr)
+
+
 def time_layout(spec: Spec, n_tr: int, models: int, model_batch: int, row_block: int, repeats: int) -> Timing:
     """Time the chunks of one `layout`."""
     reset_peak_memory()
@@ -281,9 +287,7 @@ def bench(name: str, wl: Workload, models: int, steps: int, repeats: int, loop_m
     spec = wl.spec.replace("train.log_every", steps).replace("train.steps", steps)
     n_tr = n_train_max(spec)
     n_devices = sharding.model_mesh().size
-    per_device = sharding.padded_size(models, sharding.model_mesh()) // n_devices
-    model_batch = train.memory.auto_model_batch(spec, n_tr, per_device)  # as `lab sweep` picks them
-    row_block = train.memory.auto_row_block(spec, n_tr)
+    per_device, model_batch, row_block = sweep_layout(spec, n_tr, models)
     t = time_layout(spec, n_tr, models, model_batch, row_block, repeats)
     flops = train_flops(spec, n_tr)
     gflops = t.rate * flops / 1e9

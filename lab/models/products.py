@@ -20,8 +20,7 @@ def one_hot_product(block_BxT: jax.Array, w_TxF: jax.Array) -> jax.Array:
     A gather in place of B x T x F multiply-adds; the weight gradient is a segment sum over the ids (no product
     either), and the input gradient g @ w.T is the product's own, computed only where it is used.
     """
-    id_B, value_B = _one_hot_ids(block_BxT)
-    return w_TxF[id_B] * value_B[:, None]
+    return _one_hot_product_fwd(block_BxT, w_TxF)[0]
 
 
 def _one_hot_product_fwd(block_BxT, w_TxF):
