@@ -99,7 +99,7 @@ def forward_flops(spec: Spec, n_rows: int, plain: bool = False) -> int:
     plain=True: the plain implementation (every position, no table), per row
       n_layers (3 L D A + 2 L L A + L A D + 2 L D F) + L D C.
     MLP over operands (V = p, E = embedding width, F = width): per model, the projected table
-      V E F (combine "sum"; 2 V E F for concat) and, tied, W_out W_E^T F E V; per row
+      V E F (combine "sum"; 2 V E F for concat) and, tied, W_E W_out^T V E F; per row
       (depth - 1) F F and F V (tied) or F C. MLP over bit vectors (I bits; multitask parity's one-hot
       task columns are a row gather, not a product): per row I F + (depth - 1) F F + F C.
     """

@@ -131,7 +131,10 @@ class MLP(nn.Module):
             post_BxF = site(self, hooks, f"mlp_post_{layer}", act(pre_BxF))
         if cfg.tie_embed:  # unembed with the embedding's transpose (learned or fixed), in the cheap order
             w_out_FxE = self.weight("W_out", (cfg.width, e_VxE.shape[-1]))  # e_VxE: the operands' table above
-            return post_BxF @ (w_out_FxE @ e_VxE.T)
+            # [V, F] = W_E W_out^T contracts both tables' rows: 3x faster in XLA:CPU's step than W_out W_E^T [F, V]
+            # (profiled on the PAIR MLP); the logits then contract two F-wide rows
+            u_VxF = e_VxE @ w_out_FxE.T
+            return jnp.einsum("bf,vf->bv", post_BxF, u_VxF)
         return self.dense("out", post_BxF, self.n_classes)
 
 

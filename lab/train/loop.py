@@ -38,13 +38,13 @@ def chunk_of_steps(spec: Spec, state_M: TrainState, data_M, hp_M: HParams, live_
     """train.log_every steps of every model, then every model's metrics.
 
     Written for one model (a lax.scan over steps, then an evaluation), vmapped over the model
-    axis. With model_batch, models go through in vmapped batches of that size one after another
-    (lax.map, the remainder as one smaller batch): each batch's working set stays in cache for the whole
-    chunk, which is faster on a CPU; a model's numbers depend only on the size of the batch it is in. With
-    model_batch 1, models go one at a time, not vmapped, and a model whose live_M entry is False (a retired
-    model, a padding row) is skipped: its state comes back as it was and its metrics as zeros. With shared_data,
-    data_M is one dataset used by every model (not stacked). row_block: each step's gradient is summed over
-    blocks of that many rows (see `train_step`).
+    axis. With model_batch, models go through in vmapped batches of that size one after another (a loop that
+    writes each batch's new states over its old ones, the remainder as one smaller batch): each batch's working set
+    stays in cache for the whole chunk, which is faster on a CPU; a model's numbers depend only on the size of the
+    batch it is in. With model_batch 1, models go one at a time, not vmapped, and a model whose live_M entry is
+    False (a retired model, a padding row) is skipped: its state comes back as it was and its metrics as zeros.
+    With shared_data, data_M is one dataset used by every model (not stacked). row_block: each step's gradient is
+    summed over blocks of that many rows (see `train_step`).
     """
 
     def one_model(state, data, hp):
@@ -72,8 +72,40 @@ def chunk_of_steps(spec: Spec, state_M: TrainState, data_M, hp_M: HParams, live_
             return jax.vmap(per_model)(xs)
         if model_batch == 1:  # a loop over models: lax.cond skips the frozen ones (under vmap it would not)
             live_M = jnp.ones(hp_M.seed.shape, bool) if live_M is None else live_M
-            return jax.lax.map(unless_frozen, (*xs, live_M))
-        return jax.lax.map(per_model, xs, batch_size=model_batch)  # fewer models than a batch: one vmap of them
+            return _in_place_map(unless_frozen, (*xs, live_M))
+        return _in_place_map(per_model, xs, model_batch)
+
+
+def _in_place_map(f: Callable, xs, batch: int = 1):
+    """lax.map(f, xs, batch_size=batch), f vmapped over each batch unless batch is 1, for an f that returns (state,
+    metrics) with xs[0] the state: each batch's new states are written over its old ones in the stacked state (a
+    loop carry, the chunk's donated input), not into a fresh stack; the models past the last whole batch go as one
+    smaller vmap."""
+    state_M = xs[0]
+    n_models = state_M.step.shape[0]
+    batch = min(batch, n_models)
+    if batch == 1:  # f on one model, its outputs given back their model axis
+        f_batch = lambda x: jax.tree.map(lambda a: a[None], f(jax.tree.map(lambda a: a[0], x)))  # noqa: E731
+    else:
+        f_batch = jax.vmap(f)
+    metrics_shapes = jax.eval_shape(f, jax.tree.map(lambda a: a[0], xs))[1]
+    metrics_M = jax.tree.map(lambda m: jnp.zeros((n_models,) + m.shape, m.dtype), metrics_shapes)
+
+    def one(i, carry):
+        state_M, metrics_M = carry
+        state, metrics = f_batch(jax.tree.map(lambda a: jax.lax.dynamic_slice_in_dim(a, i * batch, batch),
+                                              (state_M, *xs[1:])))
+        put = lambda stack, x: jax.lax.dynamic_update_slice_in_dim(stack, x, i * batch, 0)  # noqa: E731
+        return jax.tree.map(put, state_M, state), jax.tree.map(put, metrics_M, metrics)
+
+    n_whole = n_models // batch
+    state_M, metrics_M = jax.lax.fori_loop(0, n_whole, one, (state_M, metrics_M))
+    if n_whole * batch == n_models:
+        return state_M, metrics_M
+    rest = n_whole * batch
+    state, metrics = jax.vmap(f)(jax.tree.map(lambda a: a[rest:], (state_M, *xs[1:])))
+    return (jax.tree.map(lambda a, b: a.at[rest:].set(b), state_M, state),
+            jax.tree.map(lambda a, b: a.at[rest:].set(b), metrics_M, metrics))
 
 
 @lru_cache(maxsize=16)

@@ -25,6 +25,33 @@ def test_stablemax_is_a_distribution_with_softmax_order():
     np.testing.assert_array_equal(np.argsort(p, -1), np.argsort(np.asarray(logits), -1))  # same order
 
 
+def test_softmax_loss_and_its_gradient_are_log_softmaxs_bit_for_bit():
+    """The fused form (max - z_y) + log(sum exp(z - max)) rounds as -log_softmax(z)[y] does, collapse included."""
+    key_z, key_y = jax.random.split(jax.random.key(5))
+    for scale in (1.0, 30.0, 100.0):  # at 30 and 100 many rows' float32 loss is exactly 0 (softmax collapse)
+        z = jax.random.normal(key_z, (512, 67)) * scale
+        y = jnp.where(jnp.arange(512) % 2 == 0, jnp.argmax(z, -1), jax.random.randint(key_y, (512,), 0, 67))
+        for kind in ("cross_entropy", "cross_entropy_class_mean"):
+            def reference(z):
+                nll = -jnp.take_along_axis(jax.nn.log_softmax(z), y[:, None], axis=-1)[:, 0]
+                return nll / 67 if kind == "cross_entropy_class_mean" else nll
+            loss = jax.jit(lambda z: per_example_loss(z, y, kind))
+            np.testing.assert_array_equal(np.asarray(loss(z)), np.asarray(jax.jit(reference)(z)))
+            grad = jax.jit(jax.grad(lambda z: jnp.sum(per_example_loss(z, y, kind) * jnp.arange(512.0))))
+            ref_grad = jax.jit(jax.grad(lambda z: jnp.sum(reference(z) * jnp.arange(512.0))))
+            np.testing.assert_array_equal(np.asarray(grad(z)), np.asarray(ref_grad(z)))
+        assert scale == 1.0 or (np.asarray(loss(z)) == 0).any()
+
+
+def test_accuracy_is_argmax_with_its_first_maximum_rule():
+    z = jnp.asarray([[1.0, 3.0, 3.0], [1.0, 3.0, 3.0], [5.0, 0.0, 5.0], [0.0, -1.0, -2.0], [0.0, 2.0, 1.0]])
+    y = jnp.asarray([1, 2, 2, 0, 2])  # ties: only the first column of the maximum is the prediction
+    np.testing.assert_array_equal(np.asarray(accuracy(z, y)), [1, 0, 0, 1, 0])
+    z = jax.random.randint(jax.random.key(6), (4096, 5), 0, 3).astype(jnp.float32)  # many ties
+    y = jax.random.randint(jax.random.key(7), (4096,), 0, 5)
+    np.testing.assert_array_equal(np.asarray(accuracy(z, y)), np.asarray(jnp.argmax(z, -1) == y, np.float32))
+
+
 def test_float64_and_exact_losses_match_an_exact_reference_on_extreme_logits():
     logits = jnp.asarray([[20.0, 0.0, 0.0], [40.0, 0.0, 0.0], [60.0, -10.0, 5.0], [0.0, 0.0, 0.0], [-30.0, 30.0, 0.0]])
     y = jnp.asarray([0, 0, 0, 1, 0])
