@@ -50,9 +50,14 @@ def _softmax_nll(logits_BxC: jax.Array, y_B: jax.Array) -> jax.Array:
     return (max_Bx1[:, 0] - target_B) + jnp.log(jnp.sum(jnp.exp(logits_BxC - max_Bx1), axis=-1))
 
 
+def _column_minus_label(logits_BxC: jax.Array, y_B: jax.Array) -> jax.Array:
+    """Each column's index minus its row's label, [B, C]: 0 at the label, negative before it."""
+    return jnp.arange(logits_BxC.shape[-1])[None, :] - y_B[:, None]
+
+
 def _is_label(logits_BxC: jax.Array, y_B: jax.Array) -> jax.Array:
     """True at each row's label column, [B, C]."""
-    return jnp.arange(logits_BxC.shape[-1])[None, :] == y_B[:, None]
+    return _column_minus_label(logits_BxC, y_B) == 0
 
 
 def _margin(logits_Bx1: jax.Array, y_B: jax.Array) -> jax.Array:
@@ -168,5 +173,5 @@ def accuracy(logits_BxC: jax.Array, y_B: jax.Array) -> jax.Array:
         return (predictions(logits_BxC) == y_B).astype(jnp.float32)
     max_Bx1 = jnp.max(logits_BxC, axis=-1, keepdims=True)
     target_B = jnp.sum(jnp.where(_is_label(logits_BxC, y_B), logits_BxC, 0.0), axis=-1)
-    earlier_B = jnp.any((logits_BxC == max_Bx1) & (jnp.arange(logits_BxC.shape[-1])[None, :] < y_B[:, None]), axis=-1)
+    earlier_B = jnp.any((logits_BxC == max_Bx1) & (_column_minus_label(logits_BxC, y_B) < 0), axis=-1)
     return ((target_B == max_Bx1[:, 0]) & ~earlier_B).astype(jnp.float32)
