@@ -8,6 +8,7 @@ its hook (if any, see `lab.models.sites`) is applied, and the result is sown int
 
 from __future__ import annotations
 
+import functools
 import math
 from functools import partial
 
@@ -20,6 +21,11 @@ from lab.config import ModelConfig
 from lab.models.initializers import initializer
 from lab.models.products import dense_product, one_hot_product
 from lab.models.sites import intervene, scoped
+
+# The first block's scores come from a table of every (query row, key row) pair when V^2 <= this x B: V^2 / B
+# times the multiply-adds of the per-example scores, as H products that XLA:CPU runs about 40x faster per
+# multiply-add than B x H products of [1 x E] x [E x L] (Nanda's model: ~100 against 2-3 GFLOP/s, profiled)
+SCORE_TABLE_RATIO = 16
 
 ACTIVATION_FNS = {
     "relu": jax.nn.relu,
@@ -138,13 +144,44 @@ class MLP(nn.Module):
         return self.dense("out", post_BxF, self.n_classes)
 
 
+def head_blocks(n_heads: int, d_head: int) -> jax.Array:
+    """[H, H E]: row h is 1 on head h's E columns (spreads a per-head number over the head's columns)."""
+    return jnp.asarray(np.kron(np.eye(n_heads), np.ones((1, d_head))), jnp.float32)
+
+
+def softmax_few(x_NxL: jax.Array) -> jax.Array:
+    """Softmax over a short last axis (the few positions of an attention row), as jax.nn.softmax, written over
+    its L columns one by one: elementwise ops only (XLA:CPU runs reductions over a short minor axis slowly)."""
+    cols = [x_NxL[..., i] for i in range(x_NxL.shape[-1])]
+    top = jax.lax.stop_gradient(functools.reduce(jnp.maximum, cols))
+    exps = [jnp.exp(c - top) for c in cols]
+    total = functools.reduce(jnp.add, exps)
+    return jnp.stack([e / total for e in exps], axis=-1)
+
+
+def mix_values(pattern_BxHxQxL: jax.Array, v_BxLxHxE: jax.Array) -> jax.Array:
+    """z [B, Q, H, E] = sum over l of pattern[b, h, q, l] v[b, l, h]: the pattern spread over each head's columns
+    by a product with `head_blocks` (so its gradient is a product too), then a sum over the few positions."""
+    n_b, n_h, n_q, n_l = pattern_BxHxQxL.shape
+    n_he = n_h * v_BxLxHxE.shape[-1]
+    spread_BxQxLxHE = (pattern_BxHxQxL.transpose(0, 2, 3, 1).reshape(-1, n_h)
+                       @ head_blocks(n_h, v_BxLxHxE.shape[-1])).reshape(n_b, n_q, n_l, n_he)
+    v_BxLxHE = v_BxLxHxE.reshape(n_b, n_l, n_he)
+    z_BxQxHE = functools.reduce(jnp.add, [spread_BxQxLxHE[:, :, i] * v_BxLxHE[:, None, i] for i in range(n_l)])
+    return z_BxQxHE.reshape(v_BxLxHxE.shape[0], n_q, *v_BxLxHxE.shape[2:])
+
+
 class Attention(nn.Module):
     """Causal multi-head attention with queries at the last n_q positions and keys at every one.
 
     In the first block the residual stream takes only V x L values (a token at a position), so
     `h_table_VxLxD` may be given with the tokens: the query, key and value projections are then
-    computed once per table entry and their rows gathered, instead of once per example and position.
+    computed once per table entry and their rows gathered, instead of once per example and position;
+    for a batch large against the table (`SCORE_TABLE_RATIO`) the scores too, once per (query row, key row).
     (Folding W_V into W_O on the table saves a product but gathers d_model-wide rows: slower on CPU.)
+    The softmax over the few positions and the sum of values run as elementwise ops and products
+    (`softmax_few`, `mix_values`), and W_O as `dense_product`: XLA:CPU's reductions over a short axis and its
+    [1 x L] x [L x E] batched products were a third of Nanda's step.
 
     `hooks`: this block's hooks, by site name within it (attn_pattern, z).
     """
@@ -163,27 +200,44 @@ class Attention(nn.Module):
         if cfg.attn_bias:
             b_Q_HxE, b_K_HxE, b_V_HxE = (self.param(name, initializer(cfg, name, "bias", cfg.d_model),
                                                     (cfg.n_heads, cfg.d_head)) for name in ("b_Q", "b_K", "b_V"))
-        n_l = h_BxLxD.shape[1]
+        n_b, n_l = h_BxLxD.shape[:2]
+        heads = (cfg.n_heads, cfg.d_head)
         if h_table_VxLxD is None:
             q_BxQxHxE = jnp.einsum("bqd,hde->bqhe", h_BxLxD[:, n_l - n_q :], w_Q_HxDxE)
             k_BxLxHxE = jnp.einsum("bld,hde->blhe", h_BxLxD, w_K_HxDxE)
             v_BxLxHxE = jnp.einsum("bld,hde->blhe", h_BxLxD, w_V_HxDxE)
+            if cfg.attn_bias:
+                q_BxQxHxE, k_BxLxHxE, v_BxLxHxE = (q_BxQxHxE + b_Q_HxE[None, None], k_BxLxHxE + b_K_HxE[None, None],
+                                                   v_BxLxHxE + b_V_HxE[None, None])
+            scores_BxHxQxL = jnp.einsum("bqhe,blhe->bhql", q_BxQxHxE, k_BxLxHxE) / math.sqrt(cfg.d_head)
         else:  # rows of the (token, position) tables, gathered
             n_v = h_table_VxLxD.shape[0]
-            rows_BxL = tokens_BxL * n_l + jnp.arange(n_l)[None, :]
             table_VLxD = h_table_VxLxD.reshape(n_v * n_l, cfg.d_model)
-            q_BxQxHxE = jnp.take(jnp.einsum("vd,hde->vhe", table_VLxD, w_Q_HxDxE), rows_BxL[:, n_l - n_q :], axis=0)
-            k_BxLxHxE = jnp.take(jnp.einsum("vd,hde->vhe", table_VLxD, w_K_HxDxE), rows_BxL, axis=0)
-            v_BxLxHxE = jnp.take(jnp.einsum("vd,hde->vhe", table_VLxD, w_V_HxDxE), rows_BxL, axis=0)
-        if cfg.attn_bias:
-            q_BxQxHxE, k_BxLxHxE, v_BxLxHxE = (q_BxQxHxE + b_Q_HxE[None, None], k_BxLxHxE + b_K_HxE[None, None],
-                                               v_BxLxHxE + b_V_HxE[None, None])
-        scores_BxHxQxL = jnp.einsum("bqhe,blhe->bhql", q_BxQxHxE, k_BxLxHxE) / math.sqrt(cfg.d_head)
+            q_VQxHxE = jnp.einsum("vd,hde->vhe", table_VLxD, w_Q_HxDxE).reshape(n_v, n_l, *heads)[:, n_l - n_q :
+                                                                                                   ].reshape(-1, *heads)
+            k_VLxHxE = jnp.einsum("vd,hde->vhe", table_VLxD, w_K_HxDxE)
+            v_VLxHxE = jnp.einsum("vd,hde->vhe", table_VLxD, w_V_HxDxE)
+            if cfg.attn_bias:
+                q_VQxHxE, k_VLxHxE, v_VLxHxE = (q_VQxHxE + b_Q_HxE[None], k_VLxHxE + b_K_HxE[None],
+                                                v_VLxHxE + b_V_HxE[None])
+            rows_BxL = tokens_BxL * n_l + jnp.arange(n_l)[None, :]  # (token, position) rows
+            q_rows_BxQ = tokens_BxL[:, n_l - n_q :] * n_q + jnp.arange(n_q)[None, :]  # (token, query position) rows
+            v_BxLxHxE = jnp.take(v_VLxHxE, rows_BxL, axis=0)
+            if n_v * n_v <= SCORE_TABLE_RATIO * n_b:  # every (query row, key row) score, then a gather per example
+                score_VQxVLxH = jnp.einsum("ihe,jhe->ijh", q_VQxHxE, k_VLxHxE) / math.sqrt(cfg.d_head)
+                pairs_BxQxL = q_rows_BxQ[:, :, None] * (n_v * n_l) + rows_BxL[:, None, :]
+                scores_BxHxQxL = jnp.take(score_VQxVLxH.reshape(-1, cfg.n_heads), pairs_BxQxL, axis=0
+                                          ).transpose(0, 3, 1, 2)
+            else:
+                scores_BxHxQxL = jnp.einsum("bqhe,blhe->bhql", jnp.take(q_VQxHxE, q_rows_BxQ, axis=0),
+                                            jnp.take(k_VLxHxE, rows_BxL, axis=0)) / math.sqrt(cfg.d_head)
         causal_QxL = jnp.arange(n_l)[None, :] <= (jnp.arange(n_q) + n_l - n_q)[:, None]
         scores_BxHxQxL = jnp.where(causal_QxL[None, None], scores_BxHxQxL, -jnp.inf)
-        pattern_BxHxQxL = site(self, hooks, "attn_pattern", jax.nn.softmax(scores_BxHxQxL, axis=-1))
-        z_BxQxHxE = site(self, hooks, "z", jnp.einsum("bhql,blhe->bqhe", pattern_BxHxQxL, v_BxLxHxE))
-        out_BxQxD = jnp.einsum("bqhe,hed->bqd", z_BxQxHxE, w_O_HxExD)
+        pattern_BxHxQxL = site(self, hooks, "attn_pattern", softmax_few(scores_BxHxQxL))
+        z_BxQxHxE = site(self, hooks, "z", mix_values(pattern_BxHxQxL, v_BxLxHxE))
+        n_he = cfg.n_heads * cfg.d_head
+        out_BxQxD = dense_product(z_BxQxHxE.reshape(n_b * n_q, n_he), w_O_HxExD.reshape(n_he, cfg.d_model)
+                                  ).reshape(n_b, n_q, cfg.d_model)
         if cfg.attn_bias:
             out_BxQxD = out_BxQxD + self.param("b_O", initializer(cfg, "b_O", "bias", cfg.n_heads * cfg.d_head),
                                                (cfg.d_model,))[None, None]
@@ -291,4 +345,5 @@ class Transformer(nn.Module):
         final_BxAxD = self.layer_norm("ln_final")(resid_BxLxD) if pre else resid_BxLxD
         w_U_DxC = self.param("W_U", initializer(cfg, "W_U", "unembedding", cfg.d_model, 1 / math.sqrt(self.n_vocab)),
                              (cfg.d_model, self.n_classes))
-        return final_BxAxD @ w_U_DxC
+        n_b, n_a = final_BxAxD.shape[:2]
+        return dense_product(final_BxAxD.reshape(n_b * n_a, cfg.d_model), w_U_DxC).reshape(n_b, n_a, -1)

@@ -74,7 +74,7 @@ def _dense_product_bwd(residuals, g_BxO):
     d_h_BxI = None
     if w_IxO is not None:
         d_h_BxI = (sum(g_BxO[:, o, None] * w_IxO[None, :, o] for o in range(n_out)) if n_out <= SMALL_OUT
-                   else g_BxO @ w_IxO.T)
+                   else g_BxO @ jax.lax.optimization_barrier(w_IxO.T))
     if h_BxI is None:
         return d_h_BxI, None, None
     if h_BxI.shape[-1] > n_out:  # a readout: [O, I] rows, transposed after the barrier
