@@ -1,6 +1,7 @@
 """Training throughput of the lab's standard workloads: model-steps/s, GFLOP/s, compile time, peak memory.
 
-    .venv/bin/python bench/throughput.py [--workloads nanda,pair_mlp,...] [--steps N] [--quick] [--cpu-devices N]
+    .venv/bin/python bench/throughput.py [--workloads nanda,pair_mlp,...] [--steps N] [--models M] [--quick]
+        [--precision float32|tf32|bf16] [--no-reference] [--cpu-devices N]
 
 Each workload is one group of M models trained by `lab.train.build_programs`; we time its
 `chunk` program (train.log_every vmapped steps under lax.scan, then one evaluation), in the layout
@@ -30,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/torch_re
 from lab import models as lab_models, tasks, train
 from lab.models import linen
 from lab.train import sharding
+from lab.train.loop import JAX_PRECISION
 from lab.config import ModelConfig, Spec, TaskConfig, TrainConfig
 
 R = dataclasses.replace
@@ -238,20 +240,28 @@ def peak_mib() -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
-def matmul_peak_gflops(n: int = 2048, reps: int = 10) -> float:
-    """Float32 throughput of a jitted n x n @ n x n jnp.dot (best of 3 batches of reps), GFLOP/s; on several
-    devices, one such product on each at once (the machine's peak with every device busy)."""
+def peak_size() -> int:
+    """The side of the peak's square product: 2048 on a CPU, 8192 on an accelerator (2048 leaves a GPU idle)."""
+    return 2048 if jax.default_backend() == "cpu" else 8192
+
+
+def matmul_peak_gflops(n: int = 0, reps: int = 10, precision: str = "float32") -> float:
+    """Float32 throughput of a jitted n x n @ n x n jnp.dot (n: `peak_size()`; best of 3 batches of reps), GFLOP/s,
+    in train.matmul_precision's passes (float32, tf32, bf16); on several devices, one such product on each at
+    once (the machine's peak with every device busy)."""
+    n = n or peak_size()
     mesh = sharding.model_mesh()
     x = sharding.to_mesh(np.asarray(jax.random.normal(jax.random.key(0), (mesh.size, n, n), jnp.float32)), mesh)
     dot = jax.jit(jax.vmap(jnp.dot))
-    dot(x, x).block_until_ready()
     best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            out = dot(x, x)
-        out.block_until_ready()
-        best = min(best, (time.perf_counter() - t0) / reps)
+    with jax.default_matmul_precision(JAX_PRECISION[precision]):  # the precision is part of jit's cache key
+        dot(x, x).block_until_ready()
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                out = dot(x, x)
+            out.block_until_ready()
+            best = min(best, (time.perf_counter() - t0) / reps)
     return 2 * mesh.size * n**3 / best / 1e9
 
 
@@ -303,7 +313,7 @@ def time_layout(spec: Spec, n_tr: int, models: int, model_batch: int, row_block:
 
 
 def bench(name: str, wl: Workload, models: int, steps: int, repeats: int, loop_models: int, peak: float,
-          workers: int):
+          workers: int, reference: bool = True):
     """Time one workload and print its figures; return its table row."""
     spec = wl.spec.replace("train.log_every", steps).replace("train.steps", steps)
     n_tr = n_train_max(spec)
@@ -341,7 +351,8 @@ def bench(name: str, wl: Workload, models: int, steps: int, repeats: int, loop_m
         vmap_loop = t.rate / loop_rate
         print(f"  loop vs vmap on each device: one model at a time {loop_rate:,.1f} model-steps/s; all {per_device} "
               f"in one vmap {vmap_rate:,.1f}; the lab's layout (batches of {model_batch}) / loop = {vmap_loop:.2f}x")
-    torch_rate, torch_variant = torch_reference_rate(name, models, quick=repeats == 1, workers=workers)
+    torch_rate, torch_variant = (torch_reference_rate(name, models, quick=repeats == 1, workers=workers) if reference
+                                 else (0.0, "not run: --no-reference"))
     if torch_rate:
         print(f"  PyTorch reference ({torch_variant}): {torch_rate:,.1f} model-steps/s; lab / PyTorch = "
               f"{t.rate / torch_rate:.2f}x")
@@ -385,6 +396,10 @@ def main(argv=None) -> None:
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: " + ", ".join(WORKLOADS))
     ap.add_argument("--steps", type=int, default=0, help="steps per timed chunk (default: per workload)")
     ap.add_argument("--quick", action="store_true", help="tiny step counts and fewer models (< 1 min on CPU)")
+    ap.add_argument("--models", type=int, default=0, metavar="M", help="models per workload (default: per workload)")
+    ap.add_argument("--no-reference", action="store_true", help="skip the PyTorch reference")
+    ap.add_argument("--precision", default="float32", choices=list(JAX_PRECISION),
+                    help="train.matmul_precision of every workload and of the peak's product (tf32, bf16: GPU/TPU)")
     ap.add_argument("--cpu-devices", type=int, default=0, metavar="N",
                     help="as `lab sweep --cpu-devices N`: N CPU devices of one thread each (the PyTorch reference then "
                          "runs in N one-thread processes at once)")
@@ -398,18 +413,22 @@ def main(argv=None) -> None:
 
     print(f"machine: {jax.devices()}, processor {platform.processor() or platform.machine()!r}, "
           f"{os.cpu_count()} CPUs, jax {jax.__version__}")
-    peak = matmul_peak_gflops()
+    peak = matmul_peak_gflops(precision=args.precision)
     n_devices = jax.device_count()
     each = f" on each of {n_devices} devices at once" if n_devices > 1 else ""
-    print(f"float32 matmul peak (jitted 2048x2048 jnp.dot{each}): {peak:.1f} GFLOP/s")
+    passes = "" if args.precision == "float32" else f" in {args.precision} passes, as every workload's products"
+    print(f"float32 matmul peak (jitted {peak_size()}x{peak_size()} jnp.dot{each}{passes}): {peak:.1f} GFLOP/s")
     jax.monitoring.register_event_duration_secs_listener(_on_event)
     rows = []
     for name in names:
         wl = WORKLOADS[name]
-        models = wl.quick_models if args.quick else wl.models
+        if args.precision != "float32":
+            wl = dataclasses.replace(wl, spec=wl.spec.replace("train.matmul_precision", args.precision))
+        models = args.models or (wl.quick_models if args.quick else wl.models)
         steps = args.steps or (wl.quick_steps if args.quick else wl.steps)
         loop_models = min(wl.loop_models, 2) if args.quick else wl.loop_models
-        rows.append(bench(name, wl, models, steps, 1 if args.quick else 3, loop_models, peak, args.cpu_devices or 1))
+        rows.append(bench(name, wl, models, steps, 1 if args.quick else 3, loop_models, peak, args.cpu_devices or 1,
+                          not args.no_reference))
 
     print("\n| workload | models | model-steps/s | GFLOP/s | % of matmul peak | compile s (first - steady; traced) "
           "| peak MiB | PyTorch model-steps/s (fastest variant) | lab / PyTorch | vmap / loop |")

@@ -2,8 +2,8 @@
 
     python bench/torch_reference.py [--workloads nanda,nanda_x8,pair_mlp,parity] [--quick]
 
-Plain eager PyTorch, float32, CPU, full-batch AdamW (torch.optim.AdamW); imports only torch,
-numpy and the standard library. Reports model-steps/s (steps/s x models) after warmup.
+Plain eager PyTorch, float32, full-batch AdamW (torch.optim.AdamW), on the GPU where torch sees one (else the
+CPU); imports only torch, numpy and the standard library. Reports model-steps/s (steps/s x models) after warmup.
 """
 
 from __future__ import annotations
@@ -178,40 +178,55 @@ def loop_step(init, forward, n: int, x, y, lr: float, wd: float, scale: float = 
 # ---------------------------------------------------------------- timing
 
 
+def device() -> str:
+    """Where the reference runs: "cuda" where torch sees a GPU, else "cpu"."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _synchronize() -> None:
+    """Wait for the GPU's queued work (a no-op on the CPU)."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def time_steps(step, min_seconds: float, warmup: int = 3) -> tuple[int, float]:
-    """Run `step` warmup times, then until min_seconds have passed; return (steps timed, seconds)."""
+    """Run `step` warmup times, then until min_seconds have passed; return (steps timed, seconds), the GPU's queue
+    drained before the clock starts and before it stops."""
     for _ in range(warmup):
         step()
+    _synchronize()
     n, t0 = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - t0) < min_seconds:
+    while time.perf_counter() - t0 < min_seconds:
         step()
         n += 1
-    return n, elapsed
+    _synchronize()
+    return n, time.perf_counter() - t0
 
 
 def variants(workload: str, quick: bool):
-    """(variant name, models per step, step function builder) for each variant of a workload."""
+    """(variant name, models per step, step function builder) for each variant of a workload; the data on `device()`
+    (the models' tensors follow torch's default device, which `run` sets)."""
     if workload in ("nanda", "nanda_x8"):
-        tokens, y = modular_data(113, 0.3, symmetric=False)
-        tokens = torch.cat([tokens, torch.full((len(tokens), 1), 113)], dim=1)  # [a, b, =]
+        tokens, y = (t.to(device()) for t in modular_data(113, 0.3, symmetric=False))
+        tokens = torch.cat([tokens, torch.full((len(tokens), 1), 113, device=device())], dim=1)  # [a, b, =]
         if workload == "nanda":
             return [("single", 1, lambda: nanda_loop_step(1, tokens, y))]
         return [("loop", 8, lambda: nanda_loop_step(8, tokens, y)),
                 ("vmap", 8, lambda: nanda_vmap_step(8, tokens, y))]
     if workload == "pair_mlp":
-        ab, y = modular_data(67, 0.4, symmetric=True)
+        ab, y = (t.to(device()) for t in modular_data(67, 0.4, symmetric=True))
         m = 128 if quick else 1024
         args = (pair_mlp_params, pair_mlp_forward)
         return [("loop", 16, lambda: loop_step(*args, 16, ab, y, 1e-3, 1.0, scale=1 / 67)),
                 ("bmm", m, lambda: stacked_step(*args, m, ab, y, 1e-3, 1.0, scale=1 / 67))]
     if workload == "parity":
-        x, y = parity_data()
+        x, y = (t.to(device()) for t in parity_data())
         m = 8 if quick else 64
         args = (parity_params, parity_forward)
         return [("loop", 4, lambda: loop_step(*args, 4, x, y, 1e-3, 0.1)),
                 ("bmm", m, lambda: stacked_step(*args, m, x, y, 1e-3, 0.1))]
     if workload == "multitask":
-        x, y = multitask_data()
+        x, y = (t.to(device()) for t in multitask_data())
         m = 4 if quick else 16
         init = lambda n: parity_params(n, n_in=150, width=512)  # noqa: E731
         return [("loop", 4, lambda: loop_step(init, parity_forward, 4, x, y, 1e-3, 0.1)),
@@ -228,6 +243,7 @@ def run(workload: str, quick: bool = False, workers: int = 1) -> list[dict]:
     if workers > 1:
         return _run_workers(workload, quick, workers)
     torch.set_num_threads(os.cpu_count())
+    torch.set_default_device(device())
     return _timed_variants(workload, quick)
 
 
@@ -246,6 +262,7 @@ def _timed_variants(workload: str, quick: bool, before_each=lambda: None) -> lis
 def _one_thread_worker(workload: str, quick: bool, barrier) -> list[dict]:
     """One worker of `_run_workers`: one thread, every variant timed after the workers meet at the barrier."""
     torch.set_num_threads(1)
+    torch.set_default_device(device())
     return _timed_variants(workload, quick, before_each=barrier.wait)
 
 
@@ -276,8 +293,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="~0.5 s per variant and fewer models (smoke test)")
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count())
+    gpu = f", on {torch.cuda.get_device_name()}" if device() == "cuda" else ""
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{cpu_name()} ({platform.processor() or platform.machine()}), {platform.platform()}\n")
+          f"{cpu_name()} ({platform.processor() or platform.machine()}), {platform.platform()}{gpu}\n")
     print("| workload | variant | models | steps timed | seconds | model-steps/s |")
     print("|---|---|---:|---:|---:|---:|")
     for w in args.workloads.split(","):
