@@ -168,7 +168,7 @@ def mix_values(pattern_BxHxQxL: jax.Array, v_BxLxHxE: jax.Array) -> jax.Array:
                        @ head_blocks(n_h, v_BxLxHxE.shape[-1])).reshape(n_b, n_q, n_l, n_he)
     v_BxLxHE = v_BxLxHxE.reshape(n_b, n_l, n_he)
     z_BxQxHE = functools.reduce(jnp.add, [spread_BxQxLxHE[:, :, i] * v_BxLxHE[:, None, i] for i in range(n_l)])
-    return z_BxQxHE.reshape(v_BxLxHxE.shape[0], n_q, *v_BxLxHxE.shape[2:])
+    return z_BxQxHE.reshape(n_b, n_q, n_h, -1)
 
 
 class Attention(nn.Module):
