@@ -25,7 +25,8 @@ LAYERS = (
 ROOT = Path(lab.__file__).parent
 TESTS = Path(__file__).parent
 # test modules of the whole package rather than of one module
-PACKAGE_LEVEL = {"test_layers.py": "the package's layout", "test_notebooks.py": "docs/notebooks, in a real kernel"}
+PACKAGE_LEVEL = {"test_layers.py": "the package's layout", "test_notebooks.py": "docs/notebooks, in a real kernel",
+                 "test_bench.py": "bench/, outside the package: its FLOP formula and GPU script"}
 
 
 def _unit(module: str) -> str:
