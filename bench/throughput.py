@@ -145,7 +145,7 @@ def dot_flops_as_run(spec: Spec, n_rows: int) -> int:
     for layer in range(m.n_layers):
         q = n_l if layer < m.n_layers - 1 else 1
         moved += n_rows * q * n_l * (h * a - a)  # the spread product in, the value sum's products out
-        if layer == 0 and v * v <= linen.SCORE_TABLE_RATIO * n_rows:
+        if layer == 0 and linen.uses_score_table(v, n_rows):
             moved += v * q * v * n_l * a - n_rows * q * n_l * a  # the score table in, the per-row scores out
     return flops + 2 * moved
 

@@ -27,6 +27,11 @@ from lab.models.sites import intervene, scoped
 # multiply-add than B x H products of [1 x E] x [E x L] (Nanda's model: ~100 against 2-3 GFLOP/s, profiled)
 SCORE_TABLE_RATIO = 16
 
+
+def uses_score_table(n_vocab: int, n_rows: int) -> bool:
+    """Whether the first block computes its scores from the (query row, key row) table for a batch of n_rows."""
+    return n_vocab * n_vocab <= SCORE_TABLE_RATIO * n_rows
+
 ACTIVATION_FNS = {
     "relu": jax.nn.relu,
     "gelu": jax.nn.gelu,  # the tanh approximation (JAX's default)
@@ -201,7 +206,7 @@ class Attention(nn.Module):
             b_Q_HxE, b_K_HxE, b_V_HxE = (self.param(name, initializer(cfg, name, "bias", cfg.d_model),
                                                     (cfg.n_heads, cfg.d_head)) for name in ("b_Q", "b_K", "b_V"))
         n_b, n_l = h_BxLxD.shape[:2]
-        heads = (cfg.n_heads, cfg.d_head)
+        heads, root_e = (cfg.n_heads, cfg.d_head), math.sqrt(cfg.d_head)
         if h_table_VxLxD is None:
             q_BxQxHxE = jnp.einsum("bqd,hde->bqhe", h_BxLxD[:, n_l - n_q :], w_Q_HxDxE)
             k_BxLxHxE = jnp.einsum("bld,hde->blhe", h_BxLxD, w_K_HxDxE)
@@ -209,7 +214,7 @@ class Attention(nn.Module):
             if cfg.attn_bias:
                 q_BxQxHxE, k_BxLxHxE, v_BxLxHxE = (q_BxQxHxE + b_Q_HxE[None, None], k_BxLxHxE + b_K_HxE[None, None],
                                                    v_BxLxHxE + b_V_HxE[None, None])
-            scores_BxHxQxL = jnp.einsum("bqhe,blhe->bhql", q_BxQxHxE, k_BxLxHxE) / math.sqrt(cfg.d_head)
+            scores_BxHxQxL = jnp.einsum("bqhe,blhe->bhql", q_BxQxHxE, k_BxLxHxE) / root_e
         else:  # rows of the (token, position) tables, gathered
             n_v = h_table_VxLxD.shape[0]
             table_VLxD = h_table_VxLxD.reshape(n_v * n_l, cfg.d_model)
@@ -223,14 +228,14 @@ class Attention(nn.Module):
             rows_BxL = tokens_BxL * n_l + jnp.arange(n_l)[None, :]  # (token, position) rows
             q_rows_BxQ = tokens_BxL[:, n_l - n_q :] * n_q + jnp.arange(n_q)[None, :]  # (token, query position) rows
             v_BxLxHxE = jnp.take(v_VLxHxE, rows_BxL, axis=0)
-            if n_v * n_v <= SCORE_TABLE_RATIO * n_b:  # every (query row, key row) score, then a gather per example
-                score_VQxVLxH = jnp.einsum("ihe,jhe->ijh", q_VQxHxE, k_VLxHxE) / math.sqrt(cfg.d_head)
+            if uses_score_table(n_v, n_b):  # every (query row, key row) score, then a gather per example
+                score_VQxVLxH = jnp.einsum("ihe,jhe->ijh", q_VQxHxE, k_VLxHxE) / root_e
                 pairs_BxQxL = q_rows_BxQ[:, :, None] * (n_v * n_l) + rows_BxL[:, None, :]
                 scores_BxHxQxL = jnp.take(score_VQxVLxH.reshape(-1, cfg.n_heads), pairs_BxQxL, axis=0
                                           ).transpose(0, 3, 1, 2)
             else:
                 scores_BxHxQxL = jnp.einsum("bqhe,blhe->bhql", jnp.take(q_VQxHxE, q_rows_BxQ, axis=0),
-                                            jnp.take(k_VLxHxE, rows_BxL, axis=0)) / math.sqrt(cfg.d_head)
+                                            jnp.take(k_VLxHxE, rows_BxL, axis=0)) / root_e
         causal_QxL = jnp.arange(n_l)[None, :] <= (jnp.arange(n_q) + n_l - n_q)[:, None]
         scores_BxHxQxL = jnp.where(causal_QxL[None, None], scores_BxHxQxL, -jnp.inf)
         pattern_BxHxQxL = site(self, hooks, "attn_pattern", softmax_few(scores_BxHxQxL))
