@@ -19,6 +19,9 @@ class ModelConfig:
     init: str = "lab"  # initializer preset: lab, haiku or torch (see lab.models.initializers)
     init_overrides: tuple[tuple[str, str], ...] = ()  # per parameter name: ((W_E, "variance_scaling(2)"), ...)
     init_scale: float = 1.0
+    # initial parameters from a file, the same for every model: a lab.references name (nanda_demo_start) or an .npz
+    # path keyed by parameter path (block_0_attn/W_Q); "" draws them (model.init, model.init_overrides)
+    init_from: str = ""
     activation: str = "relu"
     # MLP
     embedding: str = "learned"  # how each operand enters an MLP: learned, onehot or circle (cos, sin)
@@ -78,6 +81,11 @@ class ModelConfig:
             except ValueError as e:
                 raise SpecError(f"model.init_overrides.{name}: {e}") from None
         _check(self.init_scale > 0, f"model.init_scale must be positive (got {self.init_scale})")
+        _check(isinstance(self.init_from, str),
+               f"model.init_from must be a reference name or a path (got {self.init_from!r})")
+        _check(not (self.init_from and self.init_overrides),
+               f"model.init_from = {self.init_from!r} gives every parameter its initial value; "
+               "drop model.init_overrides")
         for name in ("d_embed", "width", "depth", "n_layers", "d_model", "n_heads", "d_head", "d_mlp"):
             _check(getattr(self, name) >= 1, f"model.{name} must be at least 1 (got {getattr(self, name)})")
         _check(not (self.tie_embed and self.embedding == "onehot"),

@@ -27,6 +27,10 @@ class TaskConfig:
     sequence: str = "a_b_eq"
     vocab: int = 0  # the token vocabulary; 0: the tokens the sequence uses (Power et al.'s vocabulary has 239)
     data_seed: int = 0
+    # table tasks: the training examples from a file, rows of the example table (`lab.tasks.all_pairs`' order) in
+    # its `train_index`; the rest are the test set. A lab.references name (nanda_demo_start) or an .npz path;
+    # "" draws the split from task.data_seed
+    split_from: str = ""
     # sparse parity and multitask sparse parity
     n_bits: int = 30
     k: int = 3
@@ -46,6 +50,10 @@ class TaskConfig:
         """Raise SpecError for parameters that describe no possible dataset."""
         _choice("task.name", self.name, TASKS)
         _check(0.0 < self.train_frac <= 1.0, f"task.train_frac must be in (0, 1] (got {self.train_frac})")
+        _check(isinstance(self.split_from, str),
+               f"task.split_from must be a reference name or a path (got {self.split_from!r})")
+        _check(not self.split_from or self.name in TABLE_TASKS,
+               f"task.split_from fixes the training rows of a table task; task.name = {self.name!r} draws its examples")
         if self.name in TABLE_TASKS:
             _choice("task.op", self.op, MODULAR_OPS if self.name == "modular" else INTEGER_OPS)
             _choice("task.sequence", self.sequence, SEQUENCES)

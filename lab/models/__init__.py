@@ -13,14 +13,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from lab import references
 from lab.config import ModelConfig, SpecError, TaskConfig
 from lab.models.linen import MLP, Transformer, fixed_table
 from lab.models.sites import (KINDS, Cache, Hook, Replace, check_hooks, mean_ablate, n_layers, patch, site_name,
                               sites, zero_ablate)
 
-__all__ = ["Cache", "Hook", "Params", "Replace", "apply", "apply_answers", "as_tokens", "check_hooks", "fixed_embedding", "init",
-           "mean_ablate", "n_layers", "n_outputs", "param_count", "patch", "run_with_cache", "site_name", "sites",
-           "zero_ablate"]
+__all__ = ["Cache", "Hook", "Params", "Replace", "apply", "apply_answers", "as_tokens", "check_hooks", "fixed_embedding",
+           "init", "initial_from_file", "mean_ablate", "n_layers", "n_outputs", "param_count", "patch", "run_with_cache",
+           "site_name", "sites", "zero_ablate"]
 
 Params = dict[str, Any]
 
@@ -64,9 +65,12 @@ def _example_input(cfg: ModelConfig, task: TaskConfig) -> jax.Array:
 def init(key: jax.Array, cfg: ModelConfig, task: TaskConfig, init_scale: Any = None) -> Params:
     """Fresh parameters for one model, every array multiplied by init_scale (default cfg.init_scale).
 
+    With model.init_from the arrays are that file's (`initial_from_file`), the same for every key.
     init_scale may be a traced scalar, so that it can differ per model under vmap.
     """
     params = _module(cfg, task).init(key, _example_input(cfg, task))["params"]
+    if cfg.init_from:
+        params = initial_from_file(cfg.init_from, params)
     names = {str(path[-1].key) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]}
     unknown = sorted(set(dict(cfg.init_overrides)) - names)
     if unknown:
@@ -74,6 +78,27 @@ def init(key: jax.Array, cfg: ModelConfig, task: TaskConfig, init_scale: Any = N
                         f"{', '.join(sorted(names))}")
     scale = cfg.init_scale if init_scale is None else init_scale
     return jax.tree.map(lambda w: w * scale, params)
+
+
+def initial_from_file(name: str, drawn: Params) -> Params:
+    """model.init_from's arrays in the layout of drawn (a model's parameter tree), keyed by path ("block_0_attn/W_Q").
+
+    Raises SpecError naming the first parameter the file lacks, has in another shape, or has and the model does not.
+    """
+    arrays = references.arrays(name, "model.init_from")
+    leaves = jax.tree_util.tree_flatten_with_path(drawn)[0]
+    paths = ["/".join(str(k.key) for k in path) for path, _ in leaves]
+    field = f"model.init_from = {name!r}"
+    for path, (_, w) in zip(paths, leaves):
+        if path not in arrays:
+            raise SpecError(f"{field} has no {path}; the model's parameters: {', '.join(paths)}")
+        if arrays[path].shape != w.shape:
+            raise SpecError(f"{field} has {path} of shape {list(arrays[path].shape)}; the model's is {list(w.shape)}")
+    extra = sorted(set(arrays) - set(paths) - {"train_index"})
+    if extra:
+        raise SpecError(f"{field} has {extra[0]}, which this model does not have; its parameters: {', '.join(paths)}")
+    values = [jnp.asarray(arrays[path], w.dtype) for path, (_, w) in zip(paths, leaves)]
+    return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(drawn), values)
 
 
 def apply(params: Params, x: jax.Array, cfg: ModelConfig, task: TaskConfig, hooks: Mapping[str, Hook] | None = None

@@ -1,11 +1,14 @@
-"""Published numbers of the lab's reference experiments, as small CSV files with their sources.
+"""Published numbers of the lab's reference experiments, as small CSV files with their sources, and the
+starting points of peers' runs (initial weights and data splits) as .npz arrays.
 
     from lab import references
     references.load("pair_modadd_notebook_log")   # the PAIR main notebook's printed training log
     references.SOURCES["pair_parity_sweep"]        # where a file's numbers come from
+    references.arrays("nanda_demo_start")          # the TransformerLens demo's initial weights and split
 
 The PAIR files were written by `python -m lab.references.extract_pair PATH` from PAIR-code/ai-explorables
-at commit 64ac8eb; the papers' numbers were copied by hand from the files SOURCES names. Nothing here is a
+at commit 64ac8eb; nanda_demo_start.npz by `python -m lab.references.extract_nanda_demo` (needs torch, the
+bench extra); the papers' numbers were copied by hand from the files SOURCES names. Nothing here is a
 lab result.
 """
 
@@ -13,7 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+
+from lab.config import SpecError
 
 HERE = Path(__file__).parent
 REPO = "PAIR-code/ai-explorables @ 64ac8eb"
@@ -47,9 +53,31 @@ SOURCES = {
                       "approximate to about 0.01). The repository commits no logged numbers",
 }
 
+ARRAY_SOURCES = {
+    "nanda_demo_start": "TransformerLens demos/Grokking_Demo.ipynb @ 1f8224d, its run's starting point replayed "
+                        "with torch's CPU generator: In[13]'s split (torch.manual_seed(598), randperm(113 * 113), the "
+                        "first int(0.3 * 12769) = 3,830 rows train; `train_index`, a * 113 + b) and In[14]-[15]'s "
+                        "initial weights (HookedTransformerConfig(seed=999): manual_seed(999), then every W_* drawn "
+                        "normal(0, 0.8 / sqrt(128)) in the order W_E, W_pos, W_Q, W_K, W_V, W_O, W_in, W_out, W_U; "
+                        "biases zero, frozen). The printed initial losses, 4.7350 (train) and 4.7333 (test) in "
+                        "In[18], are recomputed from them in tests/references",
+}
+
 
 def load(name: str) -> pd.DataFrame:
     """One reference table by name (a key of SOURCES)."""
     if name not in SOURCES:
         raise KeyError(f"no reference table {name!r}; tables: {', '.join(SOURCES)}")
     return pd.read_csv(HERE / f"{name}.csv")
+
+
+def arrays(name: str, field: str = "references.arrays") -> dict[str, np.ndarray]:
+    """The arrays of a reference starting point (a key of ARRAY_SOURCES) or of any .npz file path, by key.
+
+    field names the spec field that asked, for the one-line error when there is no such file.
+    """
+    path = HERE / f"{name}.npz" if name in ARRAY_SOURCES else Path(name)
+    if path.suffix != ".npz" or not path.is_file():
+        raise SpecError(f"{field} = {name!r} is neither a reference ({', '.join(ARRAY_SOURCES)}) nor an .npz file")
+    with np.load(path) as z:
+        return {key: z[key] for key in z.files}

@@ -13,7 +13,8 @@ def describe_task(task: TaskConfig) -> str:
         pairs = "pairs a <= b" if task.symmetric else "pairs (a, b)"
         what = (f"modular arithmetic {task.op} mod {task.p}" if task.name == "modular" else
                 f"integer arithmetic {task.op} on [0, {task.p}) ({task.n_classes} possible results)")
-        return f"{what}, trained on {task.train_frac:.0%} of the {pairs}"
+        split = f" (task.split_from = {task.split_from!r})" if task.split_from else ""
+        return f"{what}, trained on {task.train_frac:.0%} of the {pairs}{split}"
     if task.name == "parity":
         return (f"sparse parity: the label is the XOR of {task.k} of {task.n_bits} bits; {task.n_train} training "
                 f"and {task.n_test} test examples")
@@ -36,11 +37,13 @@ def describe_model(model: ModelConfig, task: TaskConfig | None = None) -> str:
                                              "skill_composition": " and a multi-hot skill prefix"}.get(task.name, "")))
     if model.kind == "transformer":
         norm = ", LayerNorm" if model.layer_norm else ", no LayerNorm"
+        start = f", initial weights from {model.init_from!r}" if model.init_from else ""
         return (f"{model.n_layers}-layer transformer (d_model {model.d_model}, {model.n_heads} heads of "
-                f"{model.d_head}, d_mlp {model.d_mlp}, {model.activation}{norm})")
+                f"{model.d_head}, d_mlp {model.d_mlp}, {model.activation}{norm}{start})")
     embed = f"learned embedding of {model.d_embed}" if model.embedding == "learned" else f"{model.embedding} embedding"
+    start = f", initial weights from {model.init_from!r}" if model.init_from else ""
     return (f"MLP ({model.depth} hidden layer(s) of width {model.width}, {model.activation}, {embed}, "
-            f"operands combined by {model.combine})")
+            f"operands combined by {model.combine}{start})")
 
 
 def describe_train(train: TrainConfig) -> str:

@@ -38,9 +38,12 @@ def _label(report, model: int) -> str:
 
 
 def _names(report) -> dict[int, str]:
-    """Each model's variant name (or "model N" in a run without variants)."""
+    """Each model's variant name, with its seed where a variant has several (or "model N" without variants)."""
     grid = report.grid.set_index("model")
-    return {m: (grid.variant[m] if "variant" in grid else f"model {m}") for m in grid.index}
+    if "variant" not in grid:
+        return {m: f"model {m}" for m in grid.index}
+    seeded = "train.seed" in grid and grid.groupby("variant")["train.seed"].nunique().max() > 1
+    return {m: f"{grid.variant[m]}, seed {grid['train.seed'][m]}" if seeded else grid.variant[m] for m in grid.index}
 
 
 def _finish(fig, ax, threshold: float, lines: list[str], **axes) -> tuple[Figure, list[str]]:

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from lab.config import TaskConfig
 from lab.tasks.composition import make_composition, skill_subsets, skill_tuples
 from lab.tasks.data import Data
-from lab.tasks.modular import all_pairs, eos_token, make_modular, modular_size, token_sequences
+from lab.tasks.modular import all_pairs, eos_token, fixed_split, make_modular, modular_size, token_sequences
 from lab.tasks.multitask_parity import fresh_multitask_parity, make_multitask_parity, task_subsets, zipf_probs
 from lab.tasks.parity import fresh_parity, make_parity
 
@@ -17,6 +17,7 @@ __all__ = [
     "Data",
     "all_pairs",
     "eos_token",
+    "fixed_split",
     "fresh_batch",
     "input_dtype",
     "input_shape",
@@ -79,8 +80,10 @@ def fresh_batch(cfg: TaskConfig, data_key: jax.Array, key: jax.Array, n: int) ->
 def n_train_max(cfg: TaskConfig, max_train_frac: float) -> int:
     """Static row count of x_train for a group whose largest train fraction is max_train_frac.
 
-    Modular: round(max_train_frac * N), clipped to [1, N]; parity tasks: cfg.n_train.
+    Modular: round(max_train_frac * N), clipped to [1, N], or task.split_from's count; parity tasks: cfg.n_train.
     """
+    if cfg.is_table and cfg.split_from:
+        return int(fixed_split(cfg).size)
     if cfg.is_table:
         n_all = modular_size(cfg)
         return min(max(round(max_train_frac * n_all), 1), n_all)

@@ -1,15 +1,17 @@
 """Modular arithmetic over Z_p (and integer arithmetic on [0, p)): the table of all examples and its
-random train/test split."""
+train/test split, random or read from a file (task.split_from)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lab.config import TaskConfig
+from lab import references
+from lab.config import SpecError, TaskConfig
 from lab.tasks.data import Data
 
 
@@ -72,6 +74,28 @@ def all_pairs(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([a_N, b_N], axis=1).astype(np.int32), y_N.astype(np.int32)
 
 
+@lru_cache(maxsize=8)
+def fixed_split(cfg: TaskConfig) -> np.ndarray:
+    """task.split_from's training rows [n_train] (int32 indices into `all_pairs`), checked against the task.
+
+    Raises SpecError when the file has no 1-D `train_index`, repeats a row, names a row the table does not have,
+    or holds a count that task.train_frac does not name (|train_frac * N - n_train| must be below one example).
+    """
+    field = f"task.split_from = {cfg.split_from!r}"
+    arrays = references.arrays(cfg.split_from, "task.split_from")
+    if "train_index" not in arrays or arrays["train_index"].ndim != 1:
+        raise SpecError(f"{field} has no 1-D train_index (its arrays: {', '.join(arrays) or 'none'})")
+    rows_N, n_all = arrays["train_index"].astype(np.int64), modular_size(cfg)
+    if rows_N.size and not 0 <= rows_N.min() <= rows_N.max() < n_all:
+        raise SpecError(f"{field}: train_index holds rows outside [0, {n_all}), the {n_all} examples of this task")
+    if np.unique(rows_N).size != rows_N.size:
+        raise SpecError(f"{field}: train_index names a row more than once")
+    if not abs(cfg.train_frac * n_all - rows_N.size) < 1:
+        raise SpecError(f"{field} trains on {rows_N.size} of {n_all} examples, but task.train_frac = {cfg.train_frac} "
+                        f"names {cfg.train_frac * n_all:.1f}; set task.train_frac = {rows_N.size / n_all:.6g}")
+    return rows_N.astype(np.int32)
+
+
 def token_sequences(cfg: TaskConfig, ab_Nx2: jax.Array, y_N: jax.Array) -> jax.Array:
     """A transformer's tokens [N, L] for operand pairs (task.sequence; numbers 0..p-1, "=" p, op p+1, <eos> p+2)."""
     n = ab_Nx2.shape[0]
@@ -90,10 +114,12 @@ def eos_token(cfg: TaskConfig) -> int:
 def make_modular(
     cfg: TaskConfig, key: jax.Array, train_frac: float | jax.Array, n_train_max: int, as_tokens: bool
 ) -> Data:
-    """A random train/test split of all the examples of a modular task.
+    """A random train/test split of all the examples of a modular task, or task.split_from's.
 
     The N examples are permuted with `key`; the first n_train = round(train_frac * N) are the
     training set (computed in float32, clipped to n_train_max) and the rest the test set.
+    With task.split_from the training set is the file's rows in its order, then the other rows in
+    table order, and key and train_frac are not read (`fixed_split`).
     Jittable and vmappable over `key` and `train_frac`.
 
     Args:
@@ -113,9 +139,14 @@ def make_modular(
     if not 1 <= n_train_max <= n_all:
         raise ValueError(f"n_train_max must be in [1, {n_all}] (got {n_train_max})")
     x_NxD = token_sequences(cfg, jnp.asarray(ab_Nx2), jnp.asarray(y_N)) if as_tokens else jnp.asarray(ab_Nx2)
-    perm_N = jax.random.permutation(key, n_all)
-    n_train = jnp.round(jnp.asarray(train_frac, jnp.float32) * n_all)
-    n_train = jnp.clip(n_train, 0, n_train_max).astype(jnp.int32)
+    if cfg.split_from:
+        train_N = fixed_split(cfg)
+        perm_N = jnp.asarray(np.concatenate([train_N, np.setdiff1d(np.arange(n_all), train_N)]), jnp.int32)
+        n_train = jnp.int32(min(train_N.size, n_train_max))
+    else:
+        perm_N = jax.random.permutation(key, n_all)
+        n_train = jnp.round(jnp.asarray(train_frac, jnp.float32) * n_all)
+        n_train = jnp.clip(n_train, 0, n_train_max).astype(jnp.int32)
     x_test_NxD = x_NxD[perm_N]
     y_test_N = jnp.asarray(y_N)[perm_N]
     row_N = jnp.arange(n_all, dtype=jnp.int32)

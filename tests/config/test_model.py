@@ -24,7 +24,8 @@ ROUND_TRIPS = {
                               "init_overrides": {"W_E": "variance_scaling(2)", "W_U": "zeros"}}},
     "mlp": {"model": {"kind": "mlp", "init": "torch", "embedding": "circle", "combine": "sum", "d_embed": 16,
                       "width": 64, "depth": 3, "bias": False, "tie_embed": True, "activation": "quadratic"}},
-    "parity_mlp": {"task": PARITY, "model": {"kind": "mlp", "bias_input": True, "single_logit": True}},
+    "parity_mlp": {"task": PARITY, "model": {"kind": "mlp", "bias_input": True, "single_logit": True,
+                                             "init_from": "nanda_demo_start"}},
 }
 
 
@@ -67,6 +68,9 @@ def test_configs_are_frozen_and_equal_configs_hash_alike():
          "model.init_overrides names a parameter twice (['W_E']); give each parameter one initializer"),
         (dict(init_overrides=(("W_E", "glorot"),)),
          "model.init_overrides.W_E: unknown initializer 'glorot'; use one of"),
+        (dict(init_from="nanda_demo_start", init_overrides=(("W_E", "zeros"),)),
+         "model.init_from = 'nanda_demo_start' gives every parameter its initial value; drop model.init_overrides"),
+        (dict(init_from=3), "model.init_from must be a reference name or a path (got 3)"),
         (dict(kind="mlp", embedding="onehot", tie_embed=True),
          "model.tie_embed with model.embedding = 'onehot' is the identity readout; use learned or a circle"),
         *[(dict(**{name: 0}), f"model.{name} must be at least 1 (got 0)") for name in SIZES],

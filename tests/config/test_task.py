@@ -16,6 +16,8 @@ from lab.config import SpecError, TaskConfig
         (dict(train_frac=0.0), "task.train_frac"),
         (dict(train_frac=1.5), "task.train_frac"),
         (dict(name="parity", n_bits=4, n_train=10, n_test=7), "task.n_train"),
+        (dict(name="parity", n_bits=8, split_from="nanda_demo_start"), "task.split_from"),
+        (dict(split_from=0.3), "task.split_from"),
     ],
 )
 def test_validate_refuses(kwargs, field):

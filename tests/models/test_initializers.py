@@ -128,3 +128,31 @@ def test_main_model_starts_at_the_explorables_norm_and_loss():
         assert int(data.w_train.sum()) == 911 and int(data.w_test.sum()) == 2278 - 911
         assert state.params["W_in"].dtype == jnp.float64  # jax_enable_x64, as the notebook
     assert len({int(d.x_train[0, 0]) * 67 + int(d.x_train[0, 1]) for _, d, _ in first}) > 1  # a split per seed
+
+
+def test_init_from_gives_every_model_the_files_arrays():
+    spec = load_spec(SWEEPS / "nanda_demo.toml")
+    start = references.arrays("nanda_demo_start")
+    for seed in (0, 1):
+        params = models.init(jax.random.key(seed), spec.model, spec.task)
+        for path, w in jax.tree_util.tree_flatten_with_path(params)[0]:
+            assert np.array_equal(w, start["/".join(str(k.key) for k in path)])
+    scaled = models.init(jax.random.key(0), spec.model, spec.task, init_scale=2.0)
+    assert np.array_equal(scaled["W_E"], 2 * start["W_E"])
+
+
+def test_init_from_a_file_that_does_not_fit_the_model_is_a_one_line_error(tmp_path):
+    spec = load_spec(SWEEPS / "nanda_demo.toml")
+    cases = [
+        (dataclasses.replace(spec.model, readout="vocab"), "nanda_demo_start",
+         "model.init_from = 'nanda_demo_start' has W_U of shape [128, 113]; the model's is [128, 114]"),
+        (dataclasses.replace(spec.model, bias=True), "nanda_demo_start",
+         "model.init_from = 'nanda_demo_start' has no block_0_mlp/b_in; the model's parameters: W_E, W_U, W_pos,"),
+        (dataclasses.replace(spec.model, positions="sinusoidal"), "nanda_demo_start",
+         "model.init_from = 'nanda_demo_start' has W_pos, which this model does not have; its parameters: W_E, W_U,"),
+        (spec.model, str(tmp_path / "missing.npz"), "is neither a reference (nanda_demo_start) nor an .npz file"),
+    ]
+    for cfg, name, message in cases:
+        with pytest.raises(SpecError) as err:
+            models.init(jax.random.key(0), dataclasses.replace(cfg, init_from=name), spec.task)
+        assert message in str(err.value) and "\n" not in str(err.value)

@@ -35,6 +35,9 @@ def test_a_modular_task_names_its_op_modulus_training_share_and_which_pairs():
     text = describe_task(TaskConfig(name="modular", op="x*y", p=13, train_frac=0.4))
     assert text == "modular arithmetic x*y mod 13, trained on 40% of the pairs (a, b)"
     assert describe_task(TaskConfig(p=13, train_frac=0.4, symmetric=True)).endswith("of the pairs a <= b")
+    fixed = describe_task(TaskConfig(p=113, split_from="nanda_demo_start"))
+    assert fixed == ("modular arithmetic x+y mod 113, trained on 30% of the pairs (a, b) "
+                     "(task.split_from = 'nanda_demo_start')")
 
 
 def test_an_integer_task_names_its_operand_range_and_number_of_results():
@@ -75,6 +78,10 @@ def test_models_are_described_by_their_shape():
                                              d_mlp=256, layer_norm=True))
     assert transformer == "2-layer transformer (d_model 64, 4 heads of 16, d_mlp 256, relu, LayerNorm)"
     assert describe_model(ModelConfig(kind="transformer")).endswith(", no LayerNorm)")
+    started = describe_model(ModelConfig(kind="transformer", init_from="nanda_demo_start"))
+    assert started.endswith(", no LayerNorm, initial weights from 'nanda_demo_start')")
+    mlp_started = describe_model(ModelConfig(kind="mlp", init_from="w.npz"))
+    assert mlp_started.endswith("by concat, initial weights from 'w.npz')")
 
 
 def test_a_parity_model_reads_input_bits_and_says_what_else_it_reads():

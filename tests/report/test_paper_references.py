@@ -33,3 +33,19 @@ def test_the_quantization_model_comparison_fits_exponents_of_the_zipf_weighted_l
     text, shown = run_report(run_dir, capsys)
     assert "reference.png" in shown and "alpha_N (final Zipf-weighted test loss over 3 widths)" in text
     assert "theory 0.40" in text and "theory 0.29" in text
+
+
+def test_legend_names_carry_the_seed_where_a_variant_has_several():
+    import types
+
+    import pandas as pd
+
+    from lab.report.paper_references import _names
+    seeded = pd.DataFrame({"model": [0, 1, 2, 3], "variant": ["repo", "repo", "demo", "demo"],
+                           "train.seed": [0, 1, 0, 1]})
+    assert _names(types.SimpleNamespace(grid=seeded)) == {0: "repo, seed 0", 1: "repo, seed 1", 2: "demo, seed 0",
+                                                          3: "demo, seed 1"}
+    single = seeded[seeded["train.seed"] == 0].reset_index(drop=True)
+    assert _names(types.SimpleNamespace(grid=single)) == {0: "repo", 2: "demo"}
+    plain = pd.DataFrame({"model": [0, 1], "train.seed": [0, 1]})
+    assert _names(types.SimpleNamespace(grid=plain)) == {0: "model 0", 1: "model 1"}

@@ -29,7 +29,7 @@ from lab.tasks import (
     modular_size,
     n_train_max,
 )
-from tests.helpers import check_data_dtypes, key_of
+from tests.helpers import SWEEPS, check_data_dtypes, key_of
 
 
 @pytest.fixture(autouse=True)
@@ -191,3 +191,61 @@ def test_integer_task_trains_and_refuses_what_has_no_meaning():
     params = models.init(jax.random.key(0), transformer.model, transformer.task)
     tokens = jnp.asarray([[3, 7, 10], [9, 9, 10]], jnp.int32)
     assert models.apply(params, tokens, transformer.model, transformer.task).shape == (2, 82)
+
+
+def _split_file(tmp_path, rows, **more) -> str:
+    path = tmp_path / "split.npz"
+    np.savez(path, train_index=np.asarray(rows), **more)
+    return str(path)
+
+
+def test_split_from_trains_on_the_files_rows_in_its_order_and_tests_on_the_rest(tmp_path):
+    rows = [40, 3, 77, 12, 0, 119, 58, 91, 25, 66, 101, 7, 33]  # 13 of the 121 pairs of p = 11
+    cfg = TaskConfig(p=11, train_frac=13 / 121, split_from=_split_file(tmp_path, rows))
+    m = n_train_max(cfg, cfg.train_frac)
+    a, b = (make_modular(cfg, key_of(s), frac, m, True) for s, frac in ((0, 0.1), (1, 0.9)))
+    assert m == 13 and all(np.array_equal(u, v) for u, v in zip(a, b))  # neither key nor train_frac is read
+    ab, y = all_pairs(cfg)
+    assert np.array_equal(np.asarray(a.x_train)[:, :2], ab[rows]) and np.array_equal(a.y_train, y[rows])
+    assert int(a.w_train.sum()) == 13
+    tested = {tuple(r) for r, w in zip(np.asarray(a.x_test)[:, :2].tolist(), np.asarray(a.w_test)) if w}
+    assert tested == {tuple(r) for i, r in enumerate(ab.tolist()) if i not in rows}
+
+
+def test_the_demos_split_is_the_one_its_notebook_printed():
+    spec = load_spec(SWEEPS / "nanda_demo.toml")
+    d = make_data(spec.task, key_of(0), spec.task.train_frac, n_train_max(spec.task, 0.3), True)
+    # TransformerLens demos/Grokking_Demo.ipynb, In[13]: train_data[:5], train_labels[:5] and test_data[:5]
+    assert np.asarray(d.x_train[:5]).tolist() == [[21, 31, 113], [30, 98, 113], [47, 10, 113], [86, 21, 113],
+                                                 [99, 83, 113]]
+    assert np.asarray(d.y_train[:5]).tolist() == [52, 15, 57, 107, 69]
+    assert int(d.w_train.sum()) == 3830 and int(d.w_test.sum()) == 8939
+    tested = {tuple(r) for r, w in zip(np.asarray(d.x_test)[:, :2].tolist(), np.asarray(d.w_test)) if w}
+    assert {(43, 40), (31, 42), (39, 63), (35, 61), (112, 102)} <= tested
+
+
+@pytest.mark.parametrize("rows,frac,message", [
+    ([0, 1, 2], 0.5,
+     "trains on 3 of 121 examples, but task.train_frac = 0.5 names 60.5; set task.train_frac = 0.0247934"),
+    ([0, 1, 1], 3 / 121, "train_index names a row more than once"),
+    ([0, 1, 121], 3 / 121, "train_index holds rows outside [0, 121), the 121 examples of this task"),
+])
+def test_a_bad_split_file_is_a_one_line_error(tmp_path, rows, frac, message):
+    cfg = TaskConfig(p=11, train_frac=frac, split_from=_split_file(tmp_path, rows))
+    with pytest.raises(SpecError) as err:
+        n_train_max(cfg, frac)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_split_file_needs_train_index_and_a_split_name_must_exist(tmp_path):
+    path = tmp_path / "weights.npz"
+    np.savez(path, W_E=np.zeros(3))
+    with pytest.raises(SpecError, match=r"has no 1-D train_index \(its arrays: W_E\)"):
+        n_train_max(TaskConfig(p=11, split_from=str(path)), 0.3)
+    with pytest.raises(SpecError, match="task.split_from = 'no_such_split' is neither a reference"):
+        n_train_max(TaskConfig(p=11, split_from="no_such_split"), 0.3)
+
+
+def test_a_fixed_split_cannot_be_swept_over_train_fractions():
+    with pytest.raises(SpecError, match="fixes the training set; do not sweep task.train_frac"):
+        load_spec(SWEEPS / "nanda_demo.toml").replace("sweep.axes", (("task.train_frac", (0.3, 0.5)),)).validate()
