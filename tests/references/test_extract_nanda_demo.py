@@ -32,6 +32,6 @@ def test_the_draws_are_the_demo_models_parameters_in_the_lab():
 def test_the_demo_starts_at_the_initial_losses_its_notebook_printed():
     """In[18] printed 4.7350 (train) and 4.7333 (test); the draw order of today's TransformerLens (W_Q, W_O, W_K,
     W_V) would start at 4.7359."""
-    [(state, data, m)] = first_models(load_spec(SWEEPS / "nanda_demo.toml"), 1)
+    [(_, data, m)] = first_models(load_spec(SWEEPS / "nanda_demo.toml"), 1)
     assert abs(m["train_loss"] - 4.7350) <= 5e-5 and abs(m["test_loss"] - 4.7333) <= 5e-5
     assert int(data.w_train.sum()) == 3830 and int(data.w_test.sum()) == P * P - 3830
