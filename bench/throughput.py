@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/torch_reference.py beside this file
 
 from lab import models as lab_models, tasks, train
-from lab.models import linen
+from lab.models import attention_layouts
 from lab.train import sharding
 from lab.train.loop import JAX_PRECISION
 from lab.config import ModelConfig, Spec, TaskConfig, TrainConfig
@@ -145,7 +145,7 @@ def dot_flops_as_run(spec: Spec, n_rows: int) -> int:
     for layer in range(m.n_layers):
         q = n_l if layer < m.n_layers - 1 else 1
         moved += n_rows * q * n_l * (h * a - a)  # the spread product in, the value sum's products out
-        if layer == 0 and linen.uses_score_table(v, n_rows):
+        if layer == 0 and attention_layouts.uses_score_table(v, n_rows):
             moved += v * q * v * n_l * a - n_rows * q * n_l * a  # the score table in, the per-row scores out
     return flops + 2 * moved
 

@@ -68,9 +68,10 @@ def init(key: jax.Array, cfg: ModelConfig, task: TaskConfig, init_scale: Any = N
     With model.init_from the arrays are that file's (`initial_from_file`), the same for every key.
     init_scale may be a traced scalar, so that it can differ per model under vmap.
     """
-    params = _module(cfg, task).init(key, _example_input(cfg, task))["params"]
-    if cfg.init_from:
-        params = initial_from_file(cfg.init_from, params)
+    def draw(k):
+        return _module(cfg, task).init(k, _example_input(cfg, task))["params"]
+
+    params = initial_from_file(cfg.init_from, jax.eval_shape(draw, key)) if cfg.init_from else draw(key)
     names = {str(path[-1].key) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]}
     unknown = sorted(set(dict(cfg.init_overrides)) - names)
     if unknown:
@@ -81,7 +82,8 @@ def init(key: jax.Array, cfg: ModelConfig, task: TaskConfig, init_scale: Any = N
 
 
 def initial_from_file(name: str, drawn: Params) -> Params:
-    """model.init_from's arrays in the layout of drawn (a model's parameter tree), keyed by path ("block_0_attn/W_Q").
+    """model.init_from's arrays in the layout of drawn (a model's parameter tree, or its shapes and dtypes), keyed by
+    path ("block_0_attn/W_Q").
 
     Raises SpecError naming the first parameter the file lacks, has in another shape, or has and the model does not.
     """

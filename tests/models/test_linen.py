@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from lab import models, tasks
-from lab.models import linen
+from lab.models import attention_layouts, linen
 from lab.config import ModelConfig, Spec, TaskConfig
 from lab.sweeps import expand, load_spec
 from lab.train.step import answer_loss
@@ -329,31 +329,6 @@ def test_nanda_repo_variant_reads_all_114_logits():
     assert params["W_U"].shape == (128, 114) and "b_in" in params["block_0_mlp"]  # transformers.py: W_U (128, 114)
 
 
-def test_softmax_over_few_positions_is_jax_softmax_with_its_gradient():
-    x = jax.random.normal(jax.random.key(0), (5, 4, 2, 3)) * 4
-    x = jnp.where(jnp.arange(3)[None, None, None] <= jnp.array([1, 2])[None, None, :, None], x, -jnp.inf)  # causal
-    np.testing.assert_allclose(linen.softmax_few(x), jax.nn.softmax(x, axis=-1), rtol=1e-6, atol=1e-7)
-    w = jax.random.normal(jax.random.key(1), x.shape)
-    grad, grad_ref = (jax.grad(lambda z, f=f: jnp.sum(w * f(z)))(x) for f in (linen.softmax_few, jax.nn.softmax))
-    np.testing.assert_allclose(grad, grad_ref, rtol=1e-5, atol=1e-6)
-    assert float(linen.softmax_few(x)[0, 0, 0, 2]) == 0.0  # a masked position gets no weight
-
-
-def test_mixing_values_is_the_pattern_weighted_sum_with_its_gradients():
-    pattern = jax.nn.softmax(jax.random.normal(jax.random.key(0), (6, 4, 2, 3)), axis=-1)  # [B, H, Q, L]
-    v = jax.random.normal(jax.random.key(1), (6, 3, 4, 8))  # [B, L, H, E]
-    g = jax.random.normal(jax.random.key(2), (6, 2, 4, 8))
-
-    def reference(p, v):
-        return jnp.einsum("bhql,blhe->bqhe", p, v)
-
-    np.testing.assert_allclose(linen.mix_values(pattern, v), reference(pattern, v), rtol=1e-6, atol=1e-6)
-    grads, grads_ref = (jax.grad(lambda p, v, f=f: jnp.sum(g * f(p, v)), argnums=(0, 1))(pattern, v)
-                        for f in (linen.mix_values, reference))
-    for a, b in zip(grads, grads_ref):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
 @pytest.mark.parametrize("path", ["sweeps/grokfast.toml", "sweeps/power_grok.toml", "sweeps/nanda_p113.toml"])
 def test_score_table_and_per_example_scores_agree(path, monkeypatch):
     """The first block's scores from the (query row, key row) table equal the per-example products, forward and
@@ -363,7 +338,7 @@ def test_score_table_and_per_example_scores_agree(path, monkeypatch):
     x, _ = _tokens(spec, n=40)
 
     def run(ratio):
-        monkeypatch.setattr(linen, "SCORE_TABLE_RATIO", ratio)
+        monkeypatch.setattr(attention_layouts, "SCORE_TABLE_RATIO", ratio)
         logits = models.apply(params, x, spec.model, spec.task)
         return logits, jax.grad(lambda p: jnp.sum(jnp.sin(models.apply(p, x, spec.model, spec.task))))(params)
 
