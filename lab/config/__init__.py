@@ -82,8 +82,6 @@ class Spec:
                "task.bits = '01' is implemented for task.name = 'parity' and 'multitask_parity'")
         _check(not self.reference or self.reference in REFERENCES,
                f"reference = {self.reference!r} is not known; choose one of {', '.join(REFERENCES)}")
-        _check(not (self.task.split_from and "task.train_frac" in dict(self.sweep.axes)),
-               f"task.split_from = {self.task.split_from!r} fixes the training set; do not sweep task.train_frac")
         _check(not (self.model.tie_embed and self.task.name != "modular"),
                f"model.tie_embed needs task.name = 'modular' (the unembedding must have one row per operand value; "
                f"{self.task.name!r} has {self.task.n_classes} classes)")

@@ -27,9 +27,10 @@ class TaskConfig:
     sequence: str = "a_b_eq"
     vocab: int = 0  # the token vocabulary; 0: the tokens the sequence uses (Power et al.'s vocabulary has 239)
     data_seed: int = 0
-    # table tasks: the training examples from a file, rows of the example table (`lab.tasks.all_pairs`' order) in
-    # its `train_index`; the rest are the test set. A lab.references name (nanda_demo_start) or an .npz path;
-    # "" draws the split from task.data_seed
+    # table tasks: the split from a file of rows of the example table (`lab.tasks.all_pairs`' order): its
+    # `train_index` (the training rows; the rest are the test set) or its `order` (every row, as a peer's shuffled
+    # table; the first round(train_frac * N) train, so train_frac may be swept). A lab.references name
+    # (nanda_demo_start, power_grok_split) or an .npz path; "" draws the split from task.data_seed
     split_from: str = ""
     # sparse parity and multitask sparse parity
     n_bits: int = 30

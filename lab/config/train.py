@@ -20,6 +20,9 @@ class TrainConfig:
     b1: float = 0.9
     b2: float = 0.98
     eps: float = 1e-8
+    # adam/adamw: hold Adam's moments 2^16 (mu) and 2^32 (nu) times larger, so that they keep the values under
+    # float32's smallest normal (1.2e-38) that torch keeps and XLA's CPU flushes to zero (the same update otherwise)
+    keep_subnormal_moments: bool = False
     momentum: float = 0.9  # sgd only
     decay: str = "l2"  # l2 (AdamW: decoupled; adam/sgd: wd * w added to the gradient) or l1 (wd * sign(w) added)
     warmup_steps: int = 0
@@ -79,6 +82,8 @@ class TrainConfig:
         for name in ("b1", "b2"):
             _check(0 <= getattr(self, name) < 1, f"train.{name} must be in [0, 1) (got {getattr(self, name)})")
         _check(self.eps > 0, f"train.eps must be positive (got {self.eps})")
+        _check(not (self.keep_subnormal_moments and self.optimizer not in ("adam", "adamw")),
+               f"train.keep_subnormal_moments scales Adam's moments; train.optimizer = {self.optimizer!r} has none")
         _check(self.momentum >= 0, f"train.momentum must be >= 0 (got {self.momentum})")
         _check(self.weight_decay >= 0, f"train.weight_decay must be >= 0 (got {self.weight_decay})")
         _check(self.steps >= 1, f"train.steps must be at least 1 (got {self.steps})")

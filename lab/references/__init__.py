@@ -7,9 +7,10 @@ starting points of peers' runs (initial weights and data splits) as .npz arrays.
     references.arrays("nanda_demo_start")          # the TransformerLens demo's initial weights and split
 
 The PAIR files were written by `python -m lab.references.extract_pair PATH` from PAIR-code/ai-explorables
-at commit 64ac8eb; nanda_demo_start.npz by `python -m lab.references.extract_nanda_demo` (needs torch, the
-bench extra); the papers' numbers were copied by hand from the files SOURCES names. Nothing here is a
-lab result.
+at commit 64ac8eb; nanda_demo_start.npz and stablemax_start.npz by `python -m lab.references.extract_nanda_demo`
+and `python -m lab.references.extract_stablemax` (both need torch, the bench extra), power_grok_split.npz by
+`python -m lab.references.extract_power_grok`; the papers' numbers were copied by hand from the files SOURCES
+names. Nothing here is a lab result.
 """
 
 from __future__ import annotations
@@ -61,6 +62,17 @@ ARRAY_SOURCES = {
                         "normal(0, 0.8 / sqrt(128)) in the order W_E, W_pos, W_Q, W_K, W_V, W_O, W_in, W_out, W_U; "
                         "biases zero, frozen). The printed initial losses, 4.7350 (train) and 4.7333 (test) in "
                         "In[18], are recomputed from them in tests/references",
+    "stablemax_start": "LucasPrietoAl/grokking-at-the-edge-of-numerical-stability @ 0cc9e8d, figure 1's runs' starting "
+                       "point replayed with torch's CPU generator: grokking_experiments.py's torch.manual_seed(42), "
+                       "then random_split of the 12,769 pairs (one randperm; the first int(0.4 * 12769) = 5,107 rows "
+                       "train; `train_index`, x * 113 + y) and MLP(226, [200, 200], 113, bias=False)'s three "
+                       "nn.Linear weights in order (U(+-1/sqrt(fan_in)); stored [in, out] as W_in, W_hidden_1, "
+                       "W_out). Checked against the repository's own get_dataset and get_model in tests/references",
+    "power_grok_split": "openai/grok @ 3d64b1d, grok/data.py: the order of its one shuffled list of x/y mod 97 "
+                        "equations (L200-255 build them c-major, L345-347 shuffle with np.random.RandomState(0); "
+                        "the first round(9312 * pct / 100) train, L160-169), as lab rows in `order`; the same for "
+                        "every seed and fraction. Recomputed in tests/references; its first equations are the ones "
+                        "the repository's own make_data lists",
 }
 
 
@@ -81,3 +93,10 @@ def arrays(name: str, field: str = "references.arrays") -> dict[str, np.ndarray]
         raise SpecError(f"{field} = {name!r} is neither a reference ({', '.join(ARRAY_SOURCES)}) nor an .npz file")
     with np.load(path) as z:
         return {key: z[key] for key in z.files}
+
+
+def write_arrays(name: str, values: dict[str, np.ndarray]) -> None:
+    """Write a starting point's arrays to lab/references/<name>.npz (the extract_* scripts; a key of ARRAY_SOURCES)."""
+    path = HERE / f"{name}.npz"
+    np.savez(path, **values)
+    print(f"wrote {path}")

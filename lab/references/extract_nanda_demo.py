@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from lab.references import HERE
+from lab.references import write_arrays
 
 P, D_MODEL, N_HEADS, D_HEAD, D_MLP = 113, 128, 4, 32, 512
 DATA_SEED, MODEL_SEED, TRAIN_FRAC = 598, 999, 0.3
@@ -55,9 +55,7 @@ def demo_start() -> dict[str, np.ndarray]:
 
 def main() -> None:
     """Write lab/references/nanda_demo_start.npz."""
-    path = HERE / "nanda_demo_start.npz"
-    np.savez(path, **demo_start())
-    print(f"wrote {path}")
+    write_arrays("nanda_demo_start", demo_start())
 
 
 if __name__ == "__main__":

@@ -98,10 +98,10 @@ def stablemax(report) -> tuple[Figure, list[str]]:
     for model, curve in metrics.groupby("model"):
         ax.plot(curve.step, curve.test_acc, label=f"{names[model]} (lab)")
         at = curve.set_index("step").test_acc
-        shared = [s for s in (20_000, 30_000, 40_000, 50_000, 60_000, 75_000) if s in at.index]
-        both = ", ".join(f"{s // 1000}k {at[s]:.2f}/{ref.set_index('step').test_acc.get(s, np.nan):.2f}"
-                         for s in shared)
-        lines.append(f"{_label(report, model)}: test accuracy lab/paper at {both}; final {at.iloc[-1]:.3f} at step "
+        shared = [s for s in ref.step if s > 0 and s in at.index]
+        both = ", ".join(f"{s // 1000}k {at[s]:.2f}/{ref.set_index('step').test_acc[s]:.2f}" for s in shared)
+        both = f"test accuracy lab/paper at {both}" if shared else "no logged step in common with the figure's"
+        lines.append(f"{_label(report, model)}: {both}; final {at.iloc[-1]:.3f} at step "
                      f"{int(at.index[-1]):,}; 95% at step {_step(first_steps(curve, 'test_acc', above=0.95).iloc[0])}")
     return _finish(fig, ax, 0.95, lines, xlabel="step", ylabel="test accuracy",
                    title=f"{report.spec.name} against Prieto et al.'s figure 1")

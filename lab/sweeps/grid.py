@@ -67,6 +67,8 @@ def expand(spec: Spec) -> list[Group]:
             row["task.data_seed"] = row["train.seed"]
         model_spec = spec.replace_all(row)
         model_spec.validate()
+        if model_spec.task.split_from:  # its file against this model's train_frac (a train_index fixes it)
+            tasks.fixed_split(model_spec.task)
         static_spec = model_spec.replace_all(base)  # models that differ only in per-model numbers share a group
         groups.setdefault(static_spec, []).append((index, row, model_spec))
     return [Group(g, members[0][2], tuple(i for i, _, _ in members), tuple(r for _, r, _ in members),

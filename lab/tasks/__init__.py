@@ -80,10 +80,12 @@ def fresh_batch(cfg: TaskConfig, data_key: jax.Array, key: jax.Array, n: int) ->
 def n_train_max(cfg: TaskConfig, max_train_frac: float) -> int:
     """Static row count of x_train for a group whose largest train fraction is max_train_frac.
 
-    Modular: round(max_train_frac * N), clipped to [1, N], or task.split_from's count; parity tasks: cfg.n_train.
+    Modular: round(max_train_frac * N), clipped to [1, N], or the count task.split_from's train_index fixes;
+    parity tasks: cfg.n_train.
     """
-    if cfg.is_table and cfg.split_from:
-        return int(fixed_split(cfg).size)
+    n_fixed = fixed_split(cfg)[1] if cfg.is_table and cfg.split_from else None
+    if n_fixed is not None:
+        return n_fixed
     if cfg.is_table:
         n_all = modular_size(cfg)
         return min(max(round(max_train_frac * n_all), 1), n_all)

@@ -74,26 +74,39 @@ def all_pairs(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([a_N, b_N], axis=1).astype(np.int32), y_N.astype(np.int32)
 
 
-@lru_cache(maxsize=8)
-def fixed_split(cfg: TaskConfig) -> np.ndarray:
-    """task.split_from's training rows [n_train] (int32 indices into `all_pairs`), checked against the task.
+@lru_cache(maxsize=16)
+def fixed_split(cfg: TaskConfig) -> tuple[np.ndarray, int | None]:
+    """task.split_from's order of every example [N] (int32 indices into `all_pairs`) and the count it fixes.
 
-    Raises SpecError when the file has no 1-D `train_index`, repeats a row, names a row the table does not have,
-    or holds a count that task.train_frac does not name (|train_frac * N - n_train| must be below one example).
+    A file's `train_index` fixes the training set: its rows in its order, then the other rows in table order,
+    and their count (task.train_frac must name it within one example). A file's `order` holds every row once, in
+    the order a peer's shuffled table takes them; the first round(train_frac * N) train, as after a random
+    permutation, so train_frac may vary (nested splits) and the count is None.
+
+    Raises SpecError when the file has neither as a 1-D array, repeats a row, names a row the table does not
+    have, holds an `order` without every row, or a `train_index` whose count task.train_frac does not name.
     """
     field = f"task.split_from = {cfg.split_from!r}"
     arrays = references.arrays(cfg.split_from, "task.split_from")
-    if "train_index" not in arrays or arrays["train_index"].ndim != 1:
-        raise SpecError(f"{field} has no 1-D train_index (its arrays: {', '.join(arrays) or 'none'})")
-    rows_N, n_all = arrays["train_index"].astype(np.int64), modular_size(cfg)
+    kinds = [k for k in ("train_index", "order") if k in arrays and arrays[k].ndim == 1]
+    if len(kinds) != 1:
+        raise SpecError(f"{field} needs one 1-D train_index (the training rows) or order (every row, the first "
+                        f"train_frac of them train); its arrays: {', '.join(arrays) or 'none'}")
+    kind = kinds[0]
+    rows_N, n_all = arrays[kind].astype(np.int64), modular_size(cfg)
     if rows_N.size and not 0 <= rows_N.min() <= rows_N.max() < n_all:
-        raise SpecError(f"{field}: train_index holds rows outside [0, {n_all}), the {n_all} examples of this task")
+        raise SpecError(f"{field}: {kind} holds rows outside [0, {n_all}), the {n_all} examples of this task")
     if np.unique(rows_N).size != rows_N.size:
-        raise SpecError(f"{field}: train_index names a row more than once")
+        raise SpecError(f"{field}: {kind} names a row more than once")
+    if kind == "order":
+        if rows_N.size != n_all:
+            raise SpecError(f"{field}: order holds {rows_N.size} rows; it must hold every one of the task's {n_all}")
+        return rows_N.astype(np.int32), None
     if not abs(cfg.train_frac * n_all - rows_N.size) < 1:
         raise SpecError(f"{field} trains on {rows_N.size} of {n_all} examples, but task.train_frac = {cfg.train_frac} "
                         f"names {cfg.train_frac * n_all:.1f}; set task.train_frac = {rows_N.size / n_all:.6g}")
-    return rows_N.astype(np.int32)
+    rest_R = np.setdiff1d(np.arange(n_all), rows_N)
+    return np.concatenate([rows_N, rest_R]).astype(np.int32), rows_N.size
 
 
 def token_sequences(cfg: TaskConfig, ab_Nx2: jax.Array, y_N: jax.Array) -> jax.Array:
@@ -118,8 +131,8 @@ def make_modular(
 
     The N examples are permuted with `key`; the first n_train = round(train_frac * N) are the
     training set (computed in float32, clipped to n_train_max) and the rest the test set.
-    With task.split_from the training set is the file's rows in its order, then the other rows in
-    table order, and key and train_frac are not read (`fixed_split`).
+    With task.split_from the permutation is the file's (`fixed_split`) and key is not read; with its
+    `train_index`, train_frac is not read either.
     Jittable and vmappable over `key` and `train_frac`.
 
     Args:
@@ -139,14 +152,13 @@ def make_modular(
     if not 1 <= n_train_max <= n_all:
         raise ValueError(f"n_train_max must be in [1, {n_all}] (got {n_train_max})")
     x_NxD = token_sequences(cfg, jnp.asarray(ab_Nx2), jnp.asarray(y_N)) if as_tokens else jnp.asarray(ab_Nx2)
-    if cfg.split_from:
-        train_N = fixed_split(cfg)
-        perm_N = jnp.asarray(np.concatenate([train_N, np.setdiff1d(np.arange(n_all), train_N)]), jnp.int32)
-        n_train = jnp.int32(min(train_N.size, n_train_max))
-    else:
-        perm_N = jax.random.permutation(key, n_all)
+    order_N, n_fixed = fixed_split(cfg) if cfg.split_from else (None, None)
+    perm_N = jax.random.permutation(key, n_all) if order_N is None else jnp.asarray(order_N)
+    if n_fixed is None:
         n_train = jnp.round(jnp.asarray(train_frac, jnp.float32) * n_all)
         n_train = jnp.clip(n_train, 0, n_train_max).astype(jnp.int32)
+    else:
+        n_train = jnp.int32(min(n_fixed, n_train_max))
     x_test_NxD = x_NxD[perm_N]
     y_test_N = jnp.asarray(y_N)[perm_N]
     row_N = jnp.arange(n_all, dtype=jnp.int32)

@@ -38,6 +38,20 @@ def _gradient_pieces(cfg: TrainConfig, alpha: Any, lamb: Any) -> list[optax.Grad
     return pieces
 
 
+SUBNORMAL_SCALE = 2.0**16  # the gradient's scale inside Adam with train.keep_subnormal_moments
+
+
+def adam_moments(cfg: TrainConfig) -> list[optax.GradientTransformation]:
+    """Adam's scaling by its moments (optax.scale_by_adam). With train.keep_subnormal_moments it reads the
+    gradient and eps times 2^16, so mu is held 2^16 and nu 2^32 times larger and the update is the same (to
+    float32 rounding: scaling by powers of two is exact, but XLA may order the scaled products differently),
+    and it keeps the moments that XLA's CPU would flush (float32 under 1.2e-38) where torch keeps them as
+    subnormals (with Prieto et al.'s eps 1e-25, a flushed nu divides by eps alone and the weights blow up)."""
+    if not cfg.keep_subnormal_moments:
+        return [optax.scale_by_adam(b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)]
+    return [optax.scale(SUBNORMAL_SCALE), optax.scale_by_adam(b1=cfg.b1, b2=cfg.b2, eps=cfg.eps * SUBNORMAL_SCALE)]
+
+
 def make_optimizer(cfg: TrainConfig, lr: Any = None, weight_decay: Any = None, grokfast_alpha: Any = None,
                    grokfast_lambda: Any = None) -> optax.GradientTransformation:
     """AdamW (decoupled decay), Adam or SGD with momentum (both with the decay added to the gradient: L2,
@@ -56,10 +70,11 @@ def make_optimizer(cfg: TrainConfig, lr: Any = None, weight_decay: Any = None, g
         schedule = _warmup(learning_rate, cfg.warmup_steps, cfg.warmup_from_zero)
         pieces = _gradient_pieces(cfg, grokfast_alpha, grokfast_lambda)
         decay = add_l1_decay(weight_decay) if cfg.decay == "l1" else optax.add_decayed_weights(weight_decay)
-        if cfg.optimizer == "adamw":
-            base = [optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=weight_decay)]
+        if cfg.optimizer == "adamw":  # optax.adamw's chain, so that its state keeps optax.adamw's layout
+            base = [optax.chain(*adam_moments(cfg), optax.add_decayed_weights(weight_decay),
+                                optax.scale_by_learning_rate(schedule))]
         elif cfg.optimizer == "adam":
-            base = [decay, optax.adam(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)]
+            base = [decay, optax.chain(*adam_moments(cfg), optax.scale_by_learning_rate(schedule))]
         else:
             base = [decay, optax.sgd(schedule, momentum=cfg.momentum)]
         parts = [*pieces, *base]

@@ -15,7 +15,8 @@ from tests.helpers import toml_of
 ROUND_TRIPS = {
     "adam_l1": {"optimizer": "adam", "decay": "l1", "lr": 3e-3, "weight_decay": 0.5, "b1": 0.8, "b2": 0.99,
                 "eps": 1e-6, "warmup_steps": 10, "warmup_from_zero": True, "loss": "cross_entropy_class_mean",
-                "prob_clip": 1e-7, "steps": 2000, "log_every": 50, "checkpoints": 5, "seed": 3},
+                "prob_clip": 1e-7, "steps": 2000, "log_every": 50, "checkpoints": 5, "seed": 3,
+                "keep_subnormal_moments": True},
     "sgd_float64": {"optimizer": "sgd", "momentum": 0.5, "dtype": "float64", "float32_params": "W_E",
                     "loss": "stablemax", "loss_precision": "exact", "batch_size": 64, "sampling": "epochs",
                     "model_batch": 8, "row_block": 32, "matmul_precision": "bf16", "resume_every": 0.0},
@@ -36,6 +37,8 @@ def test_the_defaults_validate_and_grokfast_amplifies_by_the_ema_default():
     "kwargs,message",
     [
         (dict(sampling="epochs"), "train.sampling = 'epochs' draws minibatches; set train.batch_size"),
+        (dict(optimizer="sgd", keep_subnormal_moments=True),
+         "train.keep_subnormal_moments scales Adam's moments; train.optimizer = 'sgd' has none"),
         (dict(warmup_from_zero=True), "train.warmup_from_zero needs train.warmup_steps >= 1"),
         (dict(decay="l1"), "train.decay = 'l1' adds wd * sign(w) to the gradient; use train.optimizer = 'adam'"),
         (dict(float32_params="W_E"), "train.float32_params keeps some parameters float32 inside a float64 step; "

@@ -49,3 +49,21 @@ def test_legend_names_carry_the_seed_where_a_variant_has_several():
     assert _names(types.SimpleNamespace(grid=single)) == {0: "repo", 2: "demo"}
     plain = pd.DataFrame({"model": [0, 1], "train.seed": [0, 1]})
     assert _names(types.SimpleNamespace(grid=plain)) == {0: "model 0", 1: "model 1"}
+
+
+
+def test_the_stablemax_comparison_pairs_the_run_with_the_figure_at_every_step_both_logged():
+    import types
+
+    import pandas as pd
+
+    from lab.report.paper_references import stablemax
+    steps = [0, 5_000, 10_000, 15_000, 17_500]
+    report = types.SimpleNamespace(
+        grid=pd.DataFrame({"model": [0], "variant": ["stablemax"]}), spec=types.SimpleNamespace(name="sm"),
+        metrics=pd.DataFrame({"model": 0, "step": steps, "test_acc": [0.0, 0.0, 0.01, 0.3, 0.96]}))
+    _, [line] = stablemax(report)
+    assert "lab/paper at 15k 0.30/0.02;" in line  # the figure's 0.02 at 15k; no other step of its is logged here
+    assert "95% at step 17,500" in line
+    report.metrics = report.metrics[report.metrics.step < 15_000]
+    assert "no logged step in common with the figure's" in stablemax(report)[1][0]

@@ -16,9 +16,11 @@ from lab.config import (
     ModelConfig,
     Spec,
     SpecError,
+    SweepConfig,
     TaskConfig,
     TrainConfig,
 )
+from lab.sweeps.grid import expand
 from lab.sweeps.spec import load_spec
 from lab.tasks import (
     all_pairs,
@@ -240,12 +242,42 @@ def test_a_bad_split_file_is_a_one_line_error(tmp_path, rows, frac, message):
 def test_a_split_file_needs_train_index_and_a_split_name_must_exist(tmp_path):
     path = tmp_path / "weights.npz"
     np.savez(path, W_E=np.zeros(3))
-    with pytest.raises(SpecError, match=r"has no 1-D train_index \(its arrays: W_E\)"):
+    with pytest.raises(SpecError, match=r"needs one 1-D train_index .* its arrays: W_E"):
         n_train_max(TaskConfig(p=11, split_from=str(path)), 0.3)
     with pytest.raises(SpecError, match="task.split_from = 'no_such_split' is neither a reference"):
         n_train_max(TaskConfig(p=11, split_from="no_such_split"), 0.3)
 
 
-def test_a_fixed_split_cannot_be_swept_over_train_fractions():
-    with pytest.raises(SpecError, match="fixes the training set; do not sweep task.train_frac"):
-        load_spec(SWEEPS / "nanda_demo.toml").replace("sweep.axes", (("task.train_frac", (0.3, 0.5)),)).validate()
+def test_a_fixed_training_set_cannot_be_swept_over_train_fractions():
+    spec = load_spec(SWEEPS / "nanda_demo.toml").replace("sweep.axes", (("task.train_frac", (0.3, 0.5)),))
+    with pytest.raises(SpecError, match="trains on 3830 of 12769 examples, but task.train_frac = 0.5 names"):
+        expand(spec)
+
+
+def test_an_order_file_trains_on_the_first_train_frac_of_its_rows_at_every_fraction(tmp_path):
+    order = np.random.default_rng(0).permutation(121)
+    path = tmp_path / "order.npz"
+    np.savez(path, order=order)
+    cfg = TaskConfig(p=11, train_frac=0.5, split_from=str(path))
+    m = n_train_max(cfg, 0.5)
+    ab, _ = all_pairs(cfg)
+    for frac, n in ((0.2, 24), (0.5, 60)):  # round(0.2 * 121) = 24, round(60.5) = 60 (half to even)
+        d = make_modular(cfg, key_of(int(frac * 10)), frac, m, False)
+        assert int(d.w_train.sum()) == n and m == 60
+        assert np.array_equal(np.asarray(d.x_train)[:n], ab[order[:n]])  # nested: the first n of the order
+        assert np.array_equal(np.asarray(d.x_test), ab[order])
+    sweep = Spec(task=cfg, model=ModelConfig(kind="mlp", width=8), train=TrainConfig(steps=10, log_every=10),
+                 sweep=SweepConfig(axes=(("task.train_frac", (0.2, 0.5)),)))
+    assert [g.size for g in expand(sweep)] == [2]
+
+
+@pytest.mark.parametrize("arrays,message", [
+    (dict(order=np.arange(120)), "order holds 120 rows; it must hold every one of the task's 121"),
+    (dict(order=np.r_[np.arange(120), 0]), "order names a row more than once"),
+    (dict(order=np.arange(121), train_index=np.arange(30)), "needs one 1-D train_index"),
+])
+def test_a_bad_order_file_is_a_one_line_error(tmp_path, arrays, message):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(SpecError) as err:
+        n_train_max(TaskConfig(p=11, split_from=str(tmp_path / "bad.npz")), 0.3)
+    assert message in str(err.value) and "\n" not in str(err.value)

@@ -3,6 +3,8 @@ the PAIR notebook's L1 decay."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -72,6 +74,49 @@ def test_adam_with_l2_in_the_gradient_is_torch_adam(eps, b2, warmup, from_zero):
             np.testing.assert_allclose(np.asarray(params["w"]), ref[t], rtol=1e-6, atol=1e-9)  # the schedule is float32
     if from_zero:  # the first update moves nothing (lr 0), as Nanda et al.'s and Power et al.'s first step
         assert np.array_equal(ref[0], w0)
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "adam"])
+def test_kept_subnormal_moments_take_the_same_steps_where_nothing_flushes(optimizer):
+    plain = TrainConfig(optimizer=optimizer, lr=1e-2, weight_decay=0.1, eps=1e-25, b2=0.999)
+    kept = dataclasses.replace(plain, keep_subnormal_moments=True)
+    rng = np.random.default_rng(0)
+    params = {"w": jnp.asarray(rng.normal(size=(4, 3)), jnp.float32)}
+    runs = {}
+    for cfg in (plain, kept):
+        opt, w = make_optimizer(cfg), params
+        state = opt.init(w)
+        for t in range(30):  # gradients from 1e3 down to 1e-11: every moment and square is a normal float32
+            g = {"w": jnp.asarray(rng.normal(size=(4, 3)) * 10.0 ** (3 - t / 2), jnp.float32)}
+            update, state = jax.jit(opt.update)(g, state, w)
+            w = optax.apply_updates(w, update)
+        runs[cfg.keep_subnormal_moments] = np.asarray(w["w"])
+        rng = np.random.default_rng(0)
+        rng.normal(size=(4, 3))
+    np.testing.assert_allclose(runs[True], runs[False], rtol=1e-6)  # XLA may round the scaled products otherwise
+
+
+def test_kept_subnormal_moments_take_adams_step_where_the_second_moment_is_under_float32s_normals():
+    """A gradient of 3e-20 has a square of 9e-40, a subnormal float32: torch keeps it, XLA's CPU flushes it to 0,
+    and Adam with eps 1e-25 then steps m / eps, ~3e5 times too far."""
+    rng = np.random.default_rng(1)
+    g_N = rng.choice([-3e-20, 3e-20], size=8) * rng.uniform(0.5, 1.0, size=8)
+    w0 = rng.normal(size=8)
+    ref = _torch_adam(w0, [g_N] * 5, [1e-2] * 5, 0.9, 0.999, 1e-25, 0.0)[-1]  # float64: nothing flushes
+    steps = {}
+    for keep in (False, True):
+        opt = make_optimizer(TrainConfig(optimizer="adamw", lr=1e-2, weight_decay=0.0, b2=0.999, eps=1e-25,
+                                         keep_subnormal_moments=keep))
+        w = {"w": jnp.asarray(w0, jnp.float32)}
+        state = opt.init(w)
+        for _ in range(5):
+            update, state = jax.jit(opt.update)({"w": jnp.asarray(g_N, jnp.float32)}, state, w)
+            w = optax.apply_updates(w, update)
+        steps[keep] = np.asarray(w["w"], np.float64)
+    # five steps of lr each, as in float64 (within optax's float32 bias correction, 1 - 0.999 ** t)
+    np.testing.assert_allclose(steps[True] - w0, ref - w0, rtol=1e-4)
+    if jax.default_backend() == "cpu":  # what the option is for: the plain moments flush and the step explodes
+        assert np.abs(steps[False] - w0).max() > 1e3
 
 
 def test_warmup_from_zero_needs_warmup_steps():

@@ -47,7 +47,7 @@ def test_a_gradient_summed_over_row_blocks_is_the_whole_batchs(spec_factory, cas
         "modular_padded": spec_factory(),  # 61 rows, 60 real
         "parity_single_logit": load_spec(SWEEPS / "pair_parity.toml", ["task.n_train=150", "model.width=16"]),
         "pair_float64": load_spec(SWEEPS / "pair_modadd.toml"),
-        "stablemax_float64_loss": load_spec(SWEEPS / "stablemax.toml", ["task.train_frac=0.05"]),
+        "stablemax_float64_loss": load_spec(SWEEPS / "stablemax.toml", ["task.train_frac=0.05", "task.split_from="]),
         "nanda_transformer": load_spec(SWEEPS / "nanda_settings.toml", ["task.train_frac=0.05"]),
     }[case]
     (state, data, _), = first_models(spec, 1)
