@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from lab import references
+from lab.references.extract_power_grok import repository_order
 from lab.sweeps import load_spec
 from lab.tasks import all_pairs, make_data, n_train_max
-from lab.references.extract_power_grok import repository_order
 from tests.helpers import SWEEPS, key_of
 
 # the first five equations of the repository's make_data("/") (grok/data.py, run once), as (a, b, c) of "a / b = c"

@@ -51,7 +51,6 @@ def test_legend_names_carry_the_seed_where_a_variant_has_several():
     assert _names(types.SimpleNamespace(grid=plain)) == {0: "model 0", 1: "model 1"}
 
 
-
 def test_the_stablemax_comparison_pairs_the_run_with_the_figure_at_every_step_both_logged():
     import types
 
