@@ -96,7 +96,7 @@ def initial_from_file(name: str, drawn: Params) -> Params:
             raise SpecError(f"{field} has no {path}; the model's parameters: {', '.join(paths)}")
         if arrays[path].shape != w.shape:
             raise SpecError(f"{field} has {path} of shape {list(arrays[path].shape)}; the model's is {list(w.shape)}")
-    extra = sorted(set(arrays) - set(paths) - {"train_index"})
+    extra = sorted(set(arrays) - set(paths) - set(references.SPLIT_KEYS))
     if extra:
         raise SpecError(f"{field} has {extra[0]}, which this model does not have; its parameters: {', '.join(paths)}")
     values = [jnp.asarray(arrays[path], w.dtype) for path, (_, w) in zip(paths, leaves)]

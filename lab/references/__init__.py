@@ -54,6 +54,8 @@ SOURCES = {
                       "approximate to about 0.01). The repository commits no logged numbers",
 }
 
+SPLIT_KEYS = ("train_index", "order")  # a starting point's split arrays (task.split_from), not weights
+
 ARRAY_SOURCES = {
     "nanda_demo_start": "TransformerLens demos/Grokking_Demo.ipynb @ 1f8224d, its run's starting point replayed "
                         "with torch's CPU generator: In[13]'s split (torch.manual_seed(598), randperm(113 * 113), the "

@@ -35,13 +35,12 @@ def describe_model(model: ModelConfig, task: TaskConfig | None = None) -> str:
         return (f"MLP ({model.depth} hidden layer(s) of width {model.width}, {model.activation}) reading the "
                 f"{task.n_bits} input bits" + ({"multitask_parity": " and a one-hot task id",
                                              "skill_composition": " and a multi-hot skill prefix"}.get(task.name, "")))
+    start = f", initial weights from {model.init_from!r}" if model.init_from else ""
     if model.kind == "transformer":
         norm = ", LayerNorm" if model.layer_norm else ", no LayerNorm"
-        start = f", initial weights from {model.init_from!r}" if model.init_from else ""
         return (f"{model.n_layers}-layer transformer (d_model {model.d_model}, {model.n_heads} heads of "
                 f"{model.d_head}, d_mlp {model.d_mlp}, {model.activation}{norm}{start})")
     embed = f"learned embedding of {model.d_embed}" if model.embedding == "learned" else f"{model.embedding} embedding"
-    start = f", initial weights from {model.init_from!r}" if model.init_from else ""
     return (f"MLP ({model.depth} hidden layer(s) of width {model.width}, {model.activation}, {embed}, "
             f"operands combined by {model.combine}{start})")
 

@@ -95,11 +95,12 @@ def stablemax(report) -> tuple[Figure, list[str]]:
     lines = []
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(ref.step, ref.test_acc, "ko--", label="paper: StableMax (read off figure 1)")
+    theirs = ref.set_index("step").test_acc
     for model, curve in metrics.groupby("model"):
         ax.plot(curve.step, curve.test_acc, label=f"{names[model]} (lab)")
         at = curve.set_index("step").test_acc
-        shared = [s for s in ref.step if s > 0 and s in at.index]
-        both = ", ".join(f"{s // 1000}k {at[s]:.2f}/{ref.set_index('step').test_acc[s]:.2f}" for s in shared)
+        shared = [s for s in theirs.index if s > 0 and s in at.index]
+        both = ", ".join(f"{s // 1000}k {at[s]:.2f}/{theirs[s]:.2f}" for s in shared)
         both = f"test accuracy lab/paper at {both}" if shared else "no logged step in common with the figure's"
         lines.append(f"{_label(report, model)}: {both}; final {at.iloc[-1]:.3f} at step "
                      f"{int(at.index[-1]):,}; 95% at step {_step(first_steps(curve, 'test_acc', above=0.95).iloc[0])}")

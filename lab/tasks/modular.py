@@ -74,7 +74,6 @@ def all_pairs(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([a_N, b_N], axis=1).astype(np.int32), y_N.astype(np.int32)
 
 
-@lru_cache(maxsize=16)
 def fixed_split(cfg: TaskConfig) -> tuple[np.ndarray, int | None]:
     """task.split_from's order of every example [N] (int32 indices into `all_pairs`) and the count it fixes.
 
@@ -86,14 +85,26 @@ def fixed_split(cfg: TaskConfig) -> tuple[np.ndarray, int | None]:
     Raises SpecError when the file has neither as a 1-D array, repeats a row, names a row the table does not
     have, holds an `order` without every row, or a `train_index` whose count task.train_frac does not name.
     """
-    field = f"task.split_from = {cfg.split_from!r}"
-    arrays = references.arrays(cfg.split_from, "task.split_from")
-    kinds = [k for k in ("train_index", "order") if k in arrays and arrays[k].ndim == 1]
+    n_all = modular_size(cfg)
+    order_N, n_fixed = _split_file(cfg.split_from, n_all)
+    if n_fixed is not None and not abs(cfg.train_frac * n_all - n_fixed) < 1:
+        raise SpecError(f"task.split_from = {cfg.split_from!r} trains on {n_fixed} of {n_all} examples, but "
+                        f"task.train_frac = {cfg.train_frac} names {cfg.train_frac * n_all:.1f}; "
+                        f"set task.train_frac = {n_fixed / n_all:.6g}")
+    return order_N, n_fixed
+
+
+@lru_cache(maxsize=8)
+def _split_file(name: str, n_all: int) -> tuple[np.ndarray, int | None]:
+    """A split file's order of all n_all rows and its fixed count (None for an `order`), read and checked once."""
+    field = f"task.split_from = {name!r}"
+    arrays = references.arrays(name, "task.split_from")
+    kinds = [k for k in references.SPLIT_KEYS if k in arrays and arrays[k].ndim == 1]
     if len(kinds) != 1:
         raise SpecError(f"{field} needs one 1-D train_index (the training rows) or order (every row, the first "
                         f"train_frac of them train); its arrays: {', '.join(arrays) or 'none'}")
     kind = kinds[0]
-    rows_N, n_all = arrays[kind].astype(np.int64), modular_size(cfg)
+    rows_N = arrays[kind].astype(np.int64)
     if rows_N.size and not 0 <= rows_N.min() <= rows_N.max() < n_all:
         raise SpecError(f"{field}: {kind} holds rows outside [0, {n_all}), the {n_all} examples of this task")
     if np.unique(rows_N).size != rows_N.size:
@@ -102,9 +113,6 @@ def fixed_split(cfg: TaskConfig) -> tuple[np.ndarray, int | None]:
         if rows_N.size != n_all:
             raise SpecError(f"{field}: order holds {rows_N.size} rows; it must hold every one of the task's {n_all}")
         return rows_N.astype(np.int32), None
-    if not abs(cfg.train_frac * n_all - rows_N.size) < 1:
-        raise SpecError(f"{field} trains on {rows_N.size} of {n_all} examples, but task.train_frac = {cfg.train_frac} "
-                        f"names {cfg.train_frac * n_all:.1f}; set task.train_frac = {rows_N.size / n_all:.6g}")
     rest_R = np.setdiff1d(np.arange(n_all), rows_N)
     return np.concatenate([rows_N, rest_R]).astype(np.int32), rows_N.size
 

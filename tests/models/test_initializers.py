@@ -141,6 +141,15 @@ def test_init_from_gives_every_model_the_files_arrays():
     assert np.array_equal(scaled["W_E"], 2 * start["W_E"])
 
 
+def test_init_from_reads_past_a_files_split_arrays(tmp_path):
+    spec = load_spec(SWEEPS / "nanda_demo.toml")
+    weights = {k: v for k, v in references.arrays("nanda_demo_start").items() if k != "train_index"}
+    np.savez(tmp_path / "start.npz", order=np.arange(113 * 113), **weights)  # a split in the order form beside them
+    params = models.init(jax.random.key(0), dataclasses.replace(spec.model, init_from=str(tmp_path / "start.npz")),
+                         spec.task)
+    assert np.array_equal(params["W_U"], weights["W_U"])
+
+
 def test_init_from_a_file_that_does_not_fit_the_model_is_a_one_line_error(tmp_path):
     spec = load_spec(SWEEPS / "nanda_demo.toml")
     cases = [
