@@ -80,6 +80,9 @@ class Spec:
                "task.fresh_samples is for the parity tasks; a table task has finitely many examples")
         _check(not (self.task.bits == "01" and self.task.name not in ("parity", "multitask_parity")),
                "task.bits = '01' is implemented for task.name = 'parity' and 'multitask_parity'")
+        _check(not (self.train.batches_from and not self.task.split_from),
+               "train.batches_from orders the rows of a fixed training set; set task.split_from (the file's "
+               "epoch_order counts positions in its training rows)")
         _check(not self.reference or self.reference in REFERENCES,
                f"reference = {self.reference!r} is not known; choose one of {', '.join(REFERENCES)}")
         _check(not (self.model.tie_embed and self.task.name != "modular"),

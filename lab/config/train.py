@@ -40,6 +40,9 @@ class TrainConfig:
     steps: int = 10_000
     batch_size: int = 0  # 0 means full batch
     sampling: str = "uniform"  # minibatch rows drawn i.i.d., or "epochs": without replacement, reshuffled each epoch
+    # sampling "epochs" in a peer's order: an .npz (or lab/references name) whose epoch_order [E, n_train] lists, for
+    # each epoch, the training rows (positions in task.split_from's training set) in the order its minibatches read them
+    batches_from: str = ""
     model_batch: int = 0  # models vmapped at once within a group; 0: all on GPU/TPU, cache-sized on CPU
     row_block: int = 0  # rows per block of a step's summed gradient; 0: cache-sized on one-thread CPU devices, else all
     matmul_precision: str = "float32"  # float32, tf32 or bf16 matmul passes (GPU/TPU; no effect on CPU)
@@ -63,6 +66,11 @@ class TrainConfig:
         _choice("train.sampling", self.sampling, SAMPLINGS)
         _check(not (self.sampling == "epochs" and not self.batch_size),
                "train.sampling = 'epochs' draws minibatches; set train.batch_size (0 is full batch)")
+        _check(isinstance(self.batches_from, str),
+               f"train.batches_from must be a reference name or a path (got {self.batches_from!r})")
+        _check(not (self.batches_from and self.sampling != "epochs"),
+               "train.batches_from gives each epoch's order of the training rows; set train.sampling = 'epochs' "
+               "and train.batch_size")
         _check(not (self.warmup_from_zero and not self.warmup_steps),
                "train.warmup_from_zero needs train.warmup_steps >= 1 (the number of warmup updates)")
         _check(not (self.decay == "l1" and self.optimizer == "adamw"),

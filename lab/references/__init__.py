@@ -52,6 +52,12 @@ SOURCES = {
     "stablemax_fig1": "LucasPrietoAl/grokking-at-the-edge-of-numerical-stability @ 0cc9e8d, paper_plots.ipynb: "
                       "figure 1's StableMax test accuracy, READ OFF the saved plot (logged every 5,000 steps; "
                       "approximate to about 0.01). The repository commits no logged numbers",
+    "grokfast_cpu_log": "ironjr/grokfast @ 93b2248 main.py run unchanged on a CPU (torch 2.13; the repository commits "
+                        "no logs): --budget 2000 with --filter ma --window_size 100 --lamb 5 --weight_decay 0.01 "
+                        "(run grokfast_ma) and --filter ema --alpha 0.98 --lamb 2 --weight_decay 0.005 "
+                        "(grokfast_ema), seed 0: its results/res_*.pt every epoch (10 steps); train_* averaged over "
+                        "the epoch's minibatches as it trains, test_* on the held-out half after the epoch. 95% "
+                        "test accuracy first at 790 and 910, the README's numbers",
 }
 
 SPLIT_KEYS = ("train_index", "order")  # a starting point's split arrays (task.split_from), not weights
@@ -75,6 +81,16 @@ ARRAY_SOURCES = {
                         "the first round(9312 * pct / 100) train, L160-169), as lab rows in `order`; the same for "
                         "every seed and fraction. Recomputed in tests/references; its first equations are the ones "
                         "the repository's own make_data lists",
+    "grokfast_start": "ironjr/grokfast @ 93b2248, main.py's seed-0 runs' starting point replayed with torch's CPU "
+                      "generator: torch.manual_seed(0) (L91), the Decoder's parameters in the order its modules "
+                      "draw them (L105-107: embeddings N(0, 1), per block nn.MultiheadAttention and the MLP's two "
+                      "nn.Linear, the head) in the lab's layouts, then randperm(9312).split(4656)'s training half "
+                      "(L114; `train_index`, x * 96 + y - 1). The script's own first steps are checked against the "
+                      "lab's from it in tests/references",
+    "grokfast_batches": "ironjr/grokfast @ 93b2248, main.py's seed-0 runs' minibatch order (train.batches_from), "
+                        "replayed with torch's CPU generator after grokfast_start's draws: each epoch's randperm(4656) "
+                        "of the order the epoch before left (L143), read in torch.split's slices (L152); "
+                        "`epoch_order` [200, 4656], positions in grokfast_start's train_index, 2,000 steps of 512",
 }
 
 

@@ -47,6 +47,8 @@ def describe_model(model: ModelConfig, task: TaskConfig | None = None) -> str:
 
 def describe_train(train: TrainConfig) -> str:
     batch = "full batch" if train.batch_size == 0 else f"batches of {train.batch_size}"
+    if train.batches_from:
+        batch += f" in the order of train.batches_from = {train.batches_from!r}"
     extras = []
     if train.grad_filter == "grokfast_ema":
         extras.append(f"Grokfast-EMA (alpha {train.grokfast_alpha:g}, lambda {train.grokfast_lambda:g})")

@@ -69,6 +69,10 @@ def expand(spec: Spec) -> list[Group]:
         model_spec.validate()
         if model_spec.task.split_from:  # its file against this model's train_frac (a train_index fixes it)
             tasks.fixed_split(model_spec.task)
+        if model_spec.train.batches_from:  # its epochs against this model's training rows and steps
+            tr = model_spec.train
+            tasks.check_epoch_orders(tr.batches_from, tasks.n_train_max(model_spec.task, model_spec.task.train_frac),
+                                     tr.steps, tr.batch_size)
         static_spec = model_spec.replace_all(base)  # models that differ only in per-model numbers share a group
         groups.setdefault(static_spec, []).append((index, row, model_spec))
     return [Group(g, members[0][2], tuple(i for i, _, _ in members), tuple(r for _, r, _ in members),

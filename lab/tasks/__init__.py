@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from lab.config import TaskConfig
+from lab.tasks.batch_orders import check_epoch_orders, epoch_orders
 from lab.tasks.composition import make_composition, skill_subsets, skill_tuples
 from lab.tasks.data import Data
 from lab.tasks.modular import all_pairs, eos_token, fixed_split, make_modular, modular_size, token_sequences
@@ -16,7 +17,9 @@ from lab.tasks.parity import fresh_parity, make_parity
 __all__ = [
     "Data",
     "all_pairs",
+    "check_epoch_orders",
     "eos_token",
+    "epoch_orders",
     "fixed_split",
     "fresh_batch",
     "input_dtype",

@@ -22,7 +22,14 @@ ROUND_TRIPS = {
                     "model_batch": 8, "row_block": 32, "matmul_precision": "bf16", "resume_every": 0.0},
     "grokfast": {"grad_filter": "grokfast_ma", "grokfast_alpha": 0.9, "grokfast_lambda": 5.0, "grokfast_window": 50,
                  "orthogonal_grad": True, "retire_after": 3, "retire_rule": "decided", "retire_loss": 1e-2},
+    "replay": {"batch_size": 512, "sampling": "epochs", "batches_from": "grokfast_batches"},
 }
+SPLIT_FOR = {"replay": "grokfast_start"}  # train.batches_from orders the rows of a task.split_from
+
+
+def _raw(case: str) -> dict:
+    """The case's spec dict: its train section, and a fixed split where it needs one."""
+    return {"train": ROUND_TRIPS[case]} | ({"task": {"split_from": SPLIT_FOR[case]}} if case in SPLIT_FOR else {})
 
 
 def test_the_defaults_validate_and_grokfast_amplifies_by_the_ema_default():
@@ -37,6 +44,9 @@ def test_the_defaults_validate_and_grokfast_amplifies_by_the_ema_default():
     "kwargs,message",
     [
         (dict(sampling="epochs"), "train.sampling = 'epochs' draws minibatches; set train.batch_size"),
+        (dict(batches_from="grokfast_batches", batch_size=512), "train.batches_from gives each epoch's order of the "
+                                                                "training rows; set train.sampling = 'epochs'"),
+        (dict(batches_from=3), "train.batches_from must be a reference name or a path (got 3)"),
         (dict(optimizer="sgd", keep_subnormal_moments=True),
          "train.keep_subnormal_moments scales Adam's moments; train.optimizer = 'sgd' has none"),
         (dict(warmup_from_zero=True), "train.warmup_from_zero needs train.warmup_steps >= 1"),
@@ -105,14 +115,14 @@ def test_the_edges_of_each_rule_are_accepted(kwargs):
 
 def test_the_round_trip_cases_set_every_train_field_away_from_its_default():
     default = TrainConfig()
-    changed = {f.name for raw in ROUND_TRIPS.values() for f in dataclasses.fields(TrainConfig)
-               if getattr(spec_from_dict({"train": raw}).train, f.name) != getattr(default, f.name)}
+    changed = {f.name for case in ROUND_TRIPS for f in dataclasses.fields(TrainConfig)
+               if getattr(spec_from_dict(_raw(case)).train, f.name) != getattr(default, f.name)}
     assert changed == {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 @pytest.mark.parametrize("case", list(ROUND_TRIPS))
 def test_a_spec_round_trips_through_to_dict_and_json(case):
-    spec = spec_from_dict({"train": ROUND_TRIPS[case]})
+    spec = spec_from_dict(_raw(case))
     assert spec_from_dict(spec.to_dict()) == spec
     again = spec_from_dict(json.loads(json.dumps(spec.to_dict())))
     assert again == spec
@@ -122,7 +132,7 @@ def test_a_spec_round_trips_through_to_dict_and_json(case):
 
 @pytest.mark.parametrize("case", list(ROUND_TRIPS))
 def test_a_spec_round_trips_through_a_toml_file(case, tmp_path):
-    spec = spec_from_dict({"train": ROUND_TRIPS[case]}, name=case)
+    spec = spec_from_dict(_raw(case), name=case)
     path = tmp_path / "spec.toml"
     path.write_text(toml_of(spec.to_dict()))
     assert load_spec(path) == spec

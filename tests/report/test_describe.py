@@ -104,6 +104,8 @@ def test_training_is_described_with_its_optimizer_batches_and_extras():
     assert "batches of 32" in batched and "loss stablemax" in batched
     ma = describe_train(TrainConfig(grad_filter="grokfast_ma", grokfast_window=50, grokfast_lambda=5.0))
     assert "Grokfast-MA (window 50, lambda 5)" in ma and "EMA" not in ma
+    replay = describe_train(TrainConfig(batch_size=512, sampling="epochs", batches_from="grokfast_batches"))
+    assert "batches of 512 in the order of train.batches_from = 'grokfast_batches'," in replay
 
 
 def test_a_run_description_names_the_grid_size_and_every_swept_value_in_order():

@@ -15,18 +15,18 @@ from lab.config import (
     SpecError,
     TrainConfig,
 )
-from lab.train.batches import epoch_rows, train_batch
+from lab.train.batches import epoch_rows, shuffled, train_batch
 from tests.helpers import parity_spec
 
 
 def test_epochs_read_every_real_row_once_with_a_smaller_last_batch():
     n_real, n_rows, batch = 23, 30, 5  # 5 steps per epoch: 4 x 5 rows and one of 3
-    key_of = lambda e: jax.random.fold_in(jax.random.key(0), e)  # noqa: E731
+    perm_of = lambda e: shuffled(jax.random.fold_in(jax.random.key(0), e), n_real, n_rows)  # noqa: E731
     epochs = []
     for e in range(3):
         rows, weights = [], []
         for s in range(5 * e, 5 * e + 5):
-            idx_B, w_B = epoch_rows(key_of, jnp.int32(n_real), n_rows, batch, jnp.int32(s))
+            idx_B, w_B = epoch_rows(perm_of, jnp.int32(n_real), n_rows, batch, jnp.int32(s))
             rows += np.asarray(idx_B)[np.asarray(w_B) > 0].tolist()
             weights.append(float(np.sum(np.asarray(w_B))))
         assert sorted(rows) == list(range(n_real))  # each real row once; no padding row ever
