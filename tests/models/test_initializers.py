@@ -160,7 +160,7 @@ def test_init_from_a_file_that_does_not_fit_the_model_is_a_one_line_error(tmp_pa
         (dataclasses.replace(spec.model, positions="sinusoidal"), "nanda_demo_start",
          "model.init_from = 'nanda_demo_start' has W_pos, which this model does not have; its parameters: W_E, W_U,"),
         (spec.model, str(tmp_path / "missing.npz"),
-         "is neither a reference (nanda_demo_start, stablemax_start, power_grok_split) nor an .npz file"),
+         f"is neither a reference ({', '.join(references.ARRAY_SOURCES)}) nor an .npz file"),
     ]
     for cfg, name, message in cases:
         with pytest.raises(SpecError) as err:

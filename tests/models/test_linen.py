@@ -88,9 +88,11 @@ def _mlp(x, p, act, bias: bool):
 
 
 def _spec(path: str, **model) -> Spec:
+    """The spec's architecture at a small size, drawing its own weights (a peer's start fits only the full size)."""
     spec = load_spec(path)
-    task = dataclasses.replace(spec.task, p=11, vocab=spec.task.vocab and 30)
-    return dataclasses.replace(spec, task=task, model=dataclasses.replace(spec.model, **{**SMALL, **model}))
+    task = dataclasses.replace(spec.task, p=11, vocab=spec.task.vocab and 30, split_from="")
+    return dataclasses.replace(spec, task=task,
+                               model=dataclasses.replace(spec.model, **{**SMALL, "init_from": "", **model}))
 
 
 def _tokens(spec: Spec, n: int = 9) -> tuple[jax.Array, jax.Array]:
