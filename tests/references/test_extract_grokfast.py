@@ -54,13 +54,17 @@ def test_the_file_holds_the_scripts_training_half_and_every_parameter_in_the_lab
     assert abs(start["W_E"].std() - 1) < 0.02  # nn.Embedding's N(0, 1)
 
 
-def test_the_lab_takes_the_repository_scripts_first_four_steps_from_its_start(tmp_path):
+def _grokfast_run(tmp_path, variants: tuple[str, ...], **train):
+    """grokfast.toml's named variants (their own step counts dropped), with train.<key> = value set, trained."""
     raw = tomllib.loads((SWEEPS / "grokfast.toml").read_text())
     raw["sweep"]["variants"] = {name: {k: v for k, v in fields.items() if k not in ("train.steps", "train.log_every")}
-                                for name, fields in raw["sweep"]["variants"].items() if name in PEER}
-    raw = apply_overrides(raw, {"train.steps": 4, "train.log_every": 1, "train.checkpoints": 1,
-                                "train.batch_size": N_PAIRS // 2})
-    run = lab.sweep(spec_from_dict(raw, name="grokfast"), out=tmp_path / "run", progress=False)
+                                for name, fields in raw["sweep"]["variants"].items() if name in variants}
+    raw = apply_overrides(raw, {"train.checkpoints": 1} | {f"train.{k}": v for k, v in train.items()})
+    return lab.sweep(spec_from_dict(raw, name="grokfast"), out=tmp_path / "run", progress=False)
+
+
+def test_the_lab_takes_the_repository_scripts_first_four_steps_from_its_start(tmp_path):
+    run = _grokfast_run(tmp_path, tuple(PEER), steps=4, log_every=1, batch_size=N_PAIRS // 2)
     # 2e-6 holds the lab to torch's rounding (observed <= 1.1e-6); the EMA filter's run parts from the baseline's by
     # 2.8e-4 at step 2, and the step-0 losses (an evaluation program of its own, a few float32 ulps away) are not
     # compared: the script logs none
@@ -72,11 +76,7 @@ def test_the_lab_takes_the_repository_scripts_first_four_steps_from_its_start(tm
 
 
 def test_the_lab_reads_the_scripts_own_minibatches_from_its_batch_order(tmp_path):
-    raw = tomllib.loads((SWEEPS / "grokfast.toml").read_text())
-    ema = {k: v for k, v in raw["sweep"]["variants"]["grokfast_ema"].items() if k != "train.log_every"}
-    raw["sweep"]["variants"] = {"grokfast_ema": ema | {"train.steps": 30}}
-    run = lab.sweep(spec_from_dict(apply_overrides(raw, {"train.log_every": 10, "train.checkpoints": 1}),
-                                   name="grokfast"), out=tmp_path / "run", progress=False)
+    run = _grokfast_run(tmp_path, ("grokfast_ema",), steps=30, log_every=10)
     got = run.metrics.set_index("step").loc[[10, 20, 30]]
     log = references.load("grokfast_cpu_log")
     peer = log[(log["run"] == "grokfast_ema") & (log["step"] <= 30)].set_index("step")
