@@ -1,4 +1,7 @@
-"""Shared test settings: strict rank promotion, and the fixtures that several test modules use."""
+"""Shared test settings: strict rank promotion, the number of worker processes, and the fixtures that several test
+modules use."""
+
+import os
 
 import jax
 import matplotlib.pyplot as plt
@@ -7,6 +10,12 @@ import pytest
 from tests.helpers import FAULT_SPEC, LRS, tiny_spec
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject.toml): a worker per core, at most four, since each worker compiles its own programs."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(4, cores)
 
 
 @pytest.fixture
