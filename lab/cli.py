@@ -66,7 +66,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from lab.report import build_report
 
     _compilation_cache()
-    print(build_report(args.dir, model=args.model, reference=args.reference))
+    print(build_report(args.dir, model=args.model, reference=args.reference, progress=not args.quiet))
     return 0
 
 
@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the model for the one-model figures (default: the highest final test accuracy)")
     report.add_argument("--reference", default=None, metavar="NAME",
                         help="published numbers to compare with (default: the spec's reference), e.g. grokfast")
+    report.add_argument("--quiet", action="store_true", help="no progress bar")
     report.set_defaults(run=cmd_report)
     return parser
 

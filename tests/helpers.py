@@ -101,10 +101,13 @@ def assert_same_run(full, resumed) -> None:
 
 
 def run_report(run_dir, capsys, *extra: str) -> tuple[str, list[str]]:
-    """Run `lab report`, check it printed the index path, and return index.md and the figures it shows."""
+    """Run `lab report`, check it printed the index path (and a progress bar over the figures unless --quiet), and
+    return index.md and the figures it shows."""
     assert main(["report", str(run_dir), *extra]) == 0
     index = run_dir / "report" / "index.md"
-    assert capsys.readouterr().out.strip() == str(index)
+    printed = capsys.readouterr()
+    assert printed.out.strip() == str(index)
+    assert bool(re.search(r"report: +\d+%.*figure", printed.err)) != ("--quiet" in extra), printed.err[-300:]
     text = index.read_text()
     return text, re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from tqdm.auto import tqdm
 
 from lab.analysis import emergence, key_frequencies, pair, progress, skill_graph, summarize, trajectories
 from lab.analysis.summary import TEST_FIT, first_step, format_summary, per_model
@@ -319,7 +320,8 @@ def _markdown(text: str) -> str:
     return "".join(out)
 
 
-def build_report(run_dir: str | Path, model: int | None = None, reference: str | None = None) -> Path:
+def build_report(run_dir: str | Path, model: int | None = None, reference: str | None = None,
+                 progress: bool = True) -> Path:
     """Draw the figures of a run into DIR/report and write DIR/report/index.md; return the index's path.
 
     Args:
@@ -327,11 +329,16 @@ def build_report(run_dir: str | Path, model: int | None = None, reference: str |
         model: the model for the one-model figures (default: the highest final test accuracy).
         reference: published numbers to hold the run against (a name of lab.config.REFERENCES; default: the
             spec's `reference`).
+        progress: show a progress bar over the figures (a report on a big sweep takes tens of seconds).
 
     Raises:
         LabError: run_dir is not a run, or model is not one of its models.
     """
     report = Report(run_dir, model, reference)
     report.out.mkdir(exist_ok=True)
-    entries = [_draw(report, drawing) for drawing in FIGURES.values()]
+    entries = []
+    with tqdm(FIGURES.values(), desc="report", unit="figure", disable=not progress, leave=False) as drawings:
+        for drawing in drawings:
+            drawings.set_postfix_str(drawing.file)
+            entries.append(_draw(report, drawing))
     return write_index(report, entries)

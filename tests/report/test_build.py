@@ -80,7 +80,7 @@ def test_report_of_a_two_axis_run_draws_every_figure(two_axis_run, capsys):
 def test_one_axis_run_gets_no_phase_diagram_and_says_why(one_axis_run, capsys):
     (one_axis_run / "report").mkdir(exist_ok=True)
     (one_axis_run / "report" / "phase_diagram.png").write_bytes(PNG_MAGIC)  # stale: must not survive
-    text, shown = run_report(one_axis_run, capsys, "--model", "1")
+    text, shown = run_report(one_axis_run, capsys, "--model", "1", "--quiet")
     assert "phase_diagram.png" not in shown
     assert not (one_axis_run / "report" / "phase_diagram.png").exists()
     assert re.search(r"Not drawn \(`phase_diagram.png`\): .*1 swept axis .*needs two \(or three", text)
