@@ -65,8 +65,9 @@ def _step(value: float) -> str:
 
 
 def grokfast(report) -> tuple[Figure, list[str]]:
-    """Steps to 95% validation accuracy per run and each filter's speed-up over the baseline, beside the README's."""
-    paper, metrics = _paper("grokfast"), report.metrics
+    """Steps to 95% validation accuracy per run and each filter's speed-up over the baseline, beside the README's
+    and beside the repository's main.py run unchanged on a CPU (its curve too, for the runs it has)."""
+    paper, metrics, peer = _paper("grokfast"), report.metrics, references.load("grokfast_cpu_log")
     steps = first_steps(metrics, "test_acc", above=0.95)
     variant = _names(report)
     base = steps[[m for m, v in variant.items() if v == "baseline"]].median()
@@ -79,10 +80,17 @@ def grokfast(report) -> tuple[Figure, list[str]]:
         speedup = base / s if np.isfinite(s) and name != "baseline" else np.nan
         extra = (f"; {speedup:.1f}x faster than this run's baseline (paper {paper_base / theirs:.1f}x)"
                  if np.isfinite(speedup) and np.isfinite(theirs) else "")
+        logged = peer[peer.run == name]
+        script = ""
+        if len(logged):
+            at = first_steps(logged.assign(model=0), "test_acc", above=0.95).iloc[0]
+            script = f"; main.py on a CPU {_step(at)}" + ("" if np.isfinite(at) else f" within {logged.step.max():,}")
         lines.append(f"{_label(report, model)}: 95% test accuracy at step {_step(s)} "
-                     f"(paper {_step(theirs)}){extra}")
+                     f"(paper {_step(theirs)}{script}){extra}")
         curve = metrics[metrics.model == model]
         line, = ax.plot(curve.step.clip(lower=1), curve.test_acc, label=f"{name} (lab)")
+        if len(logged):
+            ax.plot(logged.step, logged.test_acc, color=line.get_color(), ls=":", lw=1, label=f"{name}: main.py on a CPU")
         if np.isfinite(theirs):
             ax.axvline(theirs, color=line.get_color(), ls="--", lw=1, label=f"{name}: paper's 95% step")
     return _finish(fig, ax, 0.95, lines, xscale="log", xlabel="step", ylabel="test accuracy",
