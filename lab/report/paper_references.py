@@ -80,11 +80,11 @@ def grokfast(report) -> tuple[Figure, list[str]]:
         speedup = base / s if np.isfinite(s) and name != "baseline" else np.nan
         extra = (f"; {speedup:.1f}x faster than this run's baseline (paper {paper_base / theirs:.1f}x)"
                  if np.isfinite(speedup) and np.isfinite(theirs) else "")
-        logged = peer[peer.run == name]
+        logged = peer[peer.run == name].sort_values("step")
         script = ""
         if len(logged):
-            at = first_steps(logged.assign(model=0), "test_acc", above=0.95).iloc[0]
-            script = f"; main.py on a CPU {_step(at)}" + ("" if np.isfinite(at) else f" within {logged.step.max():,}")
+            at = first_step(logged, "test_acc", 0.95)
+            script = f"; main.py on a CPU {_step(at) if np.isfinite(at) else f'not within {logged.step.max():,}'}"
         lines.append(f"{_label(report, model)}: 95% test accuracy at step {_step(s)} "
                      f"(paper {_step(theirs)}{script}){extra}")
         curve = metrics[metrics.model == model]
